@@ -1,6 +1,7 @@
 """Configuration checks: in production every required variable must be present and well formed."""
 
 import base64
+import os
 import binascii
 from urllib.parse import urlparse
 
@@ -41,7 +42,7 @@ def check_configuration(app_configs=None, **kwargs):
         base = urlparse(settings.PUBLIC_BASE_URL)
         if base.scheme != "https" or not base.netloc:
             fail("PUBLIC_BASE_URL", "missing or not an https:// URL (the URL Twilio signs)", 8)
-        if not settings.ALLOWED_HOSTS:
+        if not os.environ.get("ALLOWED_HOSTS"):
             fail("ALLOWED_HOSTS", "missing (comma-separated host names)", 9)
         if settings.SMS_BACKEND == "twilio":
             if not settings.TWILIO_ACCOUNT_SID.startswith("AC"):

@@ -1,9 +1,71 @@
+"""Shared fixtures: the TRUE-AD study and the fixed personas of STYLE.md.
+
+alice: participant at site A (101), America/Chicago.  bob: participant at site A, Europe/Warsaw.
+charlie: staff user of site B (201), who must never see site A's data.
+"""
+
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
 import pytest
+from django.conf import settings as django_settings
+
+STUDY_FILE = Path(django_settings.BASE_DIR) / "studies" / "true-ad.toml"
+CHICAGO = ZoneInfo("America/Chicago")
+WARSAW = ZoneInfo("Europe/Warsaw")
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings, tmp_path):
+def _test_settings(settings):
     settings.SMS_BACKEND = "locmem"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.PUBLIC_BASE_URL = "https://eprp.test"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+@pytest.fixture
+def rules():
+    from diaries.study_config import parse_study_config
+
+    return parse_study_config(STUDY_FILE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def study(db):
+    from diaries import services
+
+    study, _ = services.load_study(text=STUDY_FILE.read_text(encoding="utf-8"), actor="system:test")
+    return study
+
+
+def enroll(study, usubjid, *, site="101", phone, zone, language="en", runin_start=date(2026, 3, 1),
+           first_application_at=None, **kw):
+    from diaries import services
+
+    return services.enroll_participant(
+        study=study, site_number=site, usubjid=usubjid, phone=phone, zone=zone, language=language,
+        runin_start=runin_start, first_application_at=first_application_at, actor="system:test", **kw,
+    )
+
+
+@pytest.fixture
+def alice(study):
+    """Run-in from 2026-03-01, Day 1 on 2026-03-08 at 10:00 Chicago (the US spring-forward day)."""
+    return enroll(study, "TRUE-AD-101-0001", phone="+13125550111", zone="America/Chicago",
+                  first_application_at=datetime(2026, 3, 8, 10, 0, tzinfo=CHICAGO))
+
+
+@pytest.fixture
+def bob(study):
+    """Site A, living in Warsaw, Spanish-speaking, still in run-in."""
+    return enroll(study, "TRUE-AD-101-0002", phone="+48601555012", zone="Europe/Warsaw", language="es",
+                  runin_start=date(2026, 3, 20))
+
+
+@pytest.fixture
+def charlie(study, django_user_model):
+    """Staff of site B (201) only."""
+    user = django_user_model.objects.create_user("charlie", "charlie@example.org", "charlie-password-1", is_staff=True)
+    study.sites.get(number="201").staff.add(user)
+    return user
