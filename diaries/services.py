@@ -167,7 +167,7 @@ def enroll_participant(
     )
     audit.log(actor=actor, action="participant.enroll", obj=p, after=_snapshot(p))
     if first_application_at is not None:
-        record_first_application(participant=p, at=first_application_at, actor=actor, phase=phase)
+        p = record_first_application(participant=p, at=first_application_at, actor=actor, phase=phase)
     _participant_changed(p)
     return p
 
@@ -324,6 +324,8 @@ def current_record(participant: Participant, instrument: str, timepoint: str, di
 def diary_date_for(p: Participant, instrument: str, timepoint: str, at: datetime) -> date:
     """Where a patient's answer at this instant belongs, or the reason it is refused."""
     rules = p.study.rules
+    if instrument not in rules.instruments:
+        raise InvalidAnswer(f"unknown instrument {instrument!r}")
     if timepoint not in rules.instrument(instrument).timepoints:
         raise InvalidAnswer(f"{instrument} is not collected at timepoint {timepoint}")
     if p.phase in (Phase.COMPLETED, Phase.WITHDRAWN):

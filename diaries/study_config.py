@@ -285,9 +285,7 @@ def parse_study_config(text: str) -> StudyConfig:
             )
         )
 
-    if r.problems:
-        raise ConfigError(r.problems)
-    return StudyConfig(
+    values = dict(
         code=r.get(study, "code", "study", str),
         name=r.get(study, "name", "study", str),
         program_name=r.get(study, "program_name", "study", str),
@@ -321,6 +319,9 @@ def parse_study_config(text: str) -> StudyConfig:
         sites=tuple(sites),
         content_hash=content_hash(text),
     )
+    if r.problems:
+        raise ConfigError(r.problems)
+    return StudyConfig(**values)
 
 
 def content_hash(text: str) -> str:

@@ -186,3 +186,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Refuse to load at all with a bad production configuration (gunicorn runs no system checks).
+from eprp.checks import configuration_problems, describe  # noqa: E402
+
+if PRODUCTION and (_problems := configuration_problems(globals())):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(describe(_problems))

@@ -1,0 +1,202 @@
+"""Services: enrollment, answers in and out of the window, supersede semantics, corrections, audit."""
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from diaries import services
+from diaries.models import AuditEvent, Consent, DiaryRecord, Phase, TreatmentEvent
+from diaries.services import DiaryNotOpen, InvalidAnswer, OutsideWindow, ServiceError
+from tests.conftest import CHICAGO, WARSAW, enroll
+
+pytestmark = pytest.mark.django_db
+
+
+def chicago(*args):
+    return datetime(*args, tzinfo=CHICAGO)
+
+
+def test_enrollment_encrypts_the_phone_and_audits(study):
+    p = enroll(study, "S-1", phone="+13125550150", zone="America/Chicago")
+    assert p.phone == "+13125550150"
+    assert b"3125550150" not in bytes(p.phone_encrypted)
+    event = AuditEvent.objects.get(action="participant.enroll", object_id=str(p.pk))
+    assert event.site == p.site and event.after["usubjid"] == "S-1"
+    assert "3125550150" not in str(event.after)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"phone": "3125550150"}, "E.164"),
+        ({"phone": "+1312"}, "not a valid number"),
+        ({"zone": "Mars/Olympus"}, "unknown time zone"),
+        ({"site": "999"}, "unknown site"),
+        ({"language": "fr"}, "language"),
+    ],
+)
+def test_enrollment_refuses_bad_input(study, kwargs, message):
+    args = {"phone": "+13125550150", "zone": "America/Chicago"} | kwargs
+    with pytest.raises(ServiceError, match=message):
+        enroll(study, "S-1", **args)
+    assert not study.participants.exists()
+
+
+def test_a_phone_belongs_to_one_participant(study, alice):
+    with pytest.raises(ServiceError, match="already belongs"):
+        enroll(study, "S-2", phone=alice.phone, zone="America/Chicago")
+
+
+def test_first_application_sets_day1_and_moves_to_vehicle_controlled(alice):
+    assert alice.day1 == date(2026, 3, 8)
+    assert alice.phase == Phase.VEHICLE_CONTROLLED
+    with pytest.raises(ServiceError, match="reason"):
+        services.record_first_application(participant=alice, at=chicago(2026, 3, 8, 11), actor="user:x")
+
+
+def test_answer_in_the_window_gets_the_evening_diary_date(alice):
+    record = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 7}, channel="sms",
+                                     submitted_at=chicago(2026, 3, 9, 1, 30))
+    assert record.diary_date == date(2026, 3, 8)
+    assert record.answers == [{"item": 1, "option": 7, "score": 7, "label": "7"}]
+    assert AuditEvent.objects.filter(action="diary.answer", object_id=str(record.pk)).count() == 1
+
+
+def test_answer_outside_the_window_is_refused_and_nothing_is_stored(alice):
+    with pytest.raises(OutsideWindow) as refused:
+        services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 7}, channel="sms",
+                                submitted_at=chicago(2026, 3, 9, 12, 0))
+    assert refused.value.next_opens_at == chicago(2026, 3, 9, 17, 0)
+    assert not DiaryRecord.objects.exists()
+
+
+def test_correction_in_the_window_supersedes_and_keeps_the_original(alice):
+    first = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 7}, channel="sms",
+                                    submitted_at=chicago(2026, 3, 9, 19, 0))
+    second = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 5}, channel="web",
+                                     submitted_at=chicago(2026, 3, 9, 19, 5))
+    assert second.supersedes == first
+    assert DiaryRecord.objects.count() == 2
+    current = DiaryRecord.objects.current().get(participant=alice)
+    assert current == second and current.derived == {"itch": 5}
+    assert AuditEvent.objects.get(action="diary.supersede").before["answers"][0]["option"] == 7
+
+
+def test_promis_answered_one_by_one_merges_into_one_current_record(alice):
+    for item in range(1, 6):
+        services.record_answers(participant=alice, instrument="PROMIS_SD8B", answers={item: 2}, channel="sms",
+                                submitted_at=chicago(2026, 3, 9, 20, item), merge=True)
+    current = DiaryRecord.objects.current().get(participant=alice, instrument="PROMIS_SD8B")
+    assert [a["item"] for a in current.answers] == [1, 2, 3, 4, 5]
+    # Items 2 and 3 are reverse-scored: option 2 scores 4.
+    assert [a["score"] for a in current.answers] == [2, 4, 4, 2, 2]
+    assert current.derived == {"answered": 5, "sum": 14}
+    assert DiaryRecord.objects.filter(participant=alice).count() == 5
+
+
+@pytest.mark.parametrize(
+    ("instrument", "answers", "message"),
+    [
+        ("ITCH_NRS", {1: 11}, "out of range 0..10"),
+        ("ITCH_NRS", {1: -1}, "out of range"),
+        ("PROMIS_SD8B", {1: 0}, "out of range 1..5"),
+        ("PROMIS_SD8B", {9: 1}, "no item 9"),
+        ("ITCH_NRS", {1: "7"}, "whole number"),
+        ("ITCH_NRS", {}, "no answer"),
+        ("SCORAD", {1: 1}, "unknown instrument"),
+    ],
+)
+def test_invalid_answers_are_refused(alice, instrument, answers, message):
+    with pytest.raises((InvalidAnswer, KeyError), match=message):
+        services.record_answers(participant=alice, instrument=instrument, answers=answers, channel="sms",
+                                submitted_at=chicago(2026, 3, 9, 19, 0))
+    assert not DiaryRecord.objects.exists()
+
+
+def test_h12_answer_is_dated_day1_and_only_in_its_window(alice):
+    first = alice.first_application_at
+    with pytest.raises(OutsideWindow):
+        services.record_answers(participant=alice, instrument="ITCH_NRS", timepoint="H12", answers={1: 6},
+                                channel="sms", submitted_at=first + timedelta(hours=9, minutes=59))
+    record = services.record_answers(participant=alice, instrument="ITCH_NRS", timepoint="H12", answers={1: 6},
+                                     channel="sms", submitted_at=first + timedelta(hours=12))
+    assert record.diary_date == date(2026, 3, 8) and record.timepoint == "H12"
+    with pytest.raises(InvalidAnswer):
+        services.record_answers(participant=alice, instrument="PROMIS_SD8B", timepoint="H12", answers={1: 1},
+                                channel="sms", submitted_at=first + timedelta(hours=12))
+
+
+def test_diary_before_runin_start_or_after_withdrawal_is_refused(bob, alice):
+    with pytest.raises(DiaryNotOpen, match="starts on 2026-03-20"):
+        services.record_answers(participant=bob, instrument="ITCH_NRS", answers={1: 3}, channel="sms",
+                                submitted_at=datetime(2026, 3, 19, 19, 0, tzinfo=WARSAW))
+    services.discontinue_participant(participant=alice, on=date(2026, 3, 10), actor="user:x", reason="moved away")
+    with pytest.raises(DiaryNotOpen):
+        services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 3}, channel="sms",
+                                submitted_at=chicago(2026, 3, 10, 19, 0))
+
+
+def test_site_correction_needs_a_reason_and_keeps_provenance(alice, django_user_model):
+    nurse = django_user_model.objects.create_user("nurse", is_staff=True)
+    record = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 8}, channel="sms",
+                                     submitted_at=chicago(2026, 3, 9, 19, 0))
+    with pytest.raises(ServiceError, match="reason"):
+        services.correct_record(record=record, answers={1: 3}, user=nurse, reason="  ")
+    fixed = services.correct_record(record=record, answers={1: 3}, user=nurse, reason="patient called: typo")
+    assert (fixed.channel, fixed.entered_by, fixed.supersedes) == ("site", nurse, record)
+    assert DiaryRecord.objects.current().get(participant=alice).derived == {"itch": 3}
+    event = AuditEvent.objects.get(action="diary.correct")
+    assert event.actor == "user:nurse" and event.reason == "patient called: typo"
+    with pytest.raises(ServiceError, match="already superseded"):
+        services.correct_record(record=record, answers={1: 4}, user=nurse, reason="again")
+
+
+def test_append_only_rows_refuse_change_and_delete_in_python(alice):
+    record = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 8}, channel="sms",
+                                     submitted_at=chicago(2026, 3, 9, 19, 0))
+    record.diary_date = date(2026, 3, 1)
+    with pytest.raises(PermissionError):
+        record.save()
+    with pytest.raises(PermissionError):
+        record.delete()
+    with pytest.raises(PermissionError):
+        AuditEvent.objects.first().delete()
+
+
+def test_opt_out_and_in_are_audited_and_keep_data(alice):
+    services.record_sms_consent(participant=alice, opted_in=False, actor=alice, source="sms:STOP")
+    alice.refresh_from_db()
+    assert alice.sms_consent == Consent.OPTED_OUT
+    services.record_sms_consent(participant=alice, opted_in=True, actor=alice, source="sms:START")
+    assert [e.action for e in AuditEvent.objects.filter(action__startswith="participant.sms").order_by("at")] == [
+        "participant.sms_opted_out", "participant.sms_opted_in"]
+
+
+def test_visit_move_needs_a_reason(alice):
+    services.record_visit(participant=alice, week=2, visit_date=date(2026, 3, 22), actor="user:x")
+    with pytest.raises(ServiceError, match="reason"):
+        services.record_visit(participant=alice, week=2, visit_date=date(2026, 3, 24), actor="user:x")
+    visit = services.record_visit(participant=alice, week=2, visit_date=date(2026, 3, 24), actor="user:x",
+                                  reason="patient rescheduled")
+    assert visit.visit_date == date(2026, 3, 24)
+    assert AuditEvent.objects.get(action="visit.update").before["visit_date"] == "2026-03-22"
+
+
+def test_treatment_events_only_in_the_long_term_phase(alice):
+    at = chicago(2026, 6, 1, 9, 0)
+    with pytest.raises(DiaryNotOpen):
+        services.record_treatment_event(participant=alice, kind="cleared", channel="sms", at=at)
+    services.change_phase(participant=alice, phase=Phase.LONG_TERM, actor="user:x")
+    event = services.record_treatment_event(participant=alice, kind="cleared", channel="sms",
+                                            at=datetime(2026, 6, 2, 3, 0, tzinfo=ZoneInfo("UTC")))
+    assert event.event_date == date(2026, 6, 1)  # 22:00 in Chicago
+    assert TreatmentEvent.objects.count() == 1
+
+
+def test_change_phone_masks_numbers_in_the_audit_trail(alice):
+    services.change_phone(participant=alice, phone="+13125550177", actor="user:x", reason="new phone")
+    alice.refresh_from_db()
+    assert alice.phone == "+13125550177"
+    event = AuditEvent.objects.get(action="participant.phone")
+    assert "3125550177" not in str(event.after) and "3125550111" not in str(event.before)

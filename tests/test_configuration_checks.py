@@ -1,0 +1,46 @@
+"""Production refuses to start on a missing or malformed required variable."""
+
+import os
+import subprocess
+import sys
+
+from django.conf import settings
+
+GOOD = {
+    "EPRP_MODE": "production",
+    "SECRET_KEY": "x" * 50,
+    "FIELD_ENCRYPTION_KEY": "q2HsYq5eD2Ym0o0mmb0tDq0eD1b6Pf7WQm6n5c4Xk1o=",
+    "DATABASE_URL": "postgres://eprp@127.0.0.1:5432/eprp",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "PUBLIC_BASE_URL": "https://eprp.example.org",
+    "ALLOWED_HOSTS": "eprp.example.org",
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": "token",
+    "TWILIO_MESSAGING_SERVICE_SID": "MG" + "0" * 32,
+}
+
+
+def check(**overrides):
+    env = {k: v for k, v in os.environ.items() if k not in GOOD} | GOOD | overrides
+    env = {k: v for k, v in env.items() if v is not None}
+    return subprocess.run([sys.executable, "manage.py", "check"], cwd=settings.BASE_DIR, env=env,
+                          capture_output=True, text=True)
+
+
+def test_complete_production_configuration_passes():
+    result = check()
+    assert result.returncode == 0, result.stderr
+
+
+def test_missing_and_malformed_values_fail_loudly_naming_the_variable():
+    result = check(SECRET_KEY=None, FIELD_ENCRYPTION_KEY="not-a-key", PUBLIC_BASE_URL="http://insecure",
+                   CELERY_BROKER_URL="filesystem://", TWILIO_AUTH_TOKEN=None)
+    assert result.returncode != 0
+    for expected in ["SECRET_KEY: missing", "FIELD_ENCRYPTION_KEY: malformed", "PUBLIC_BASE_URL: missing or not an https",
+                     "CELERY_BROKER_URL: missing or not a redis", "TWILIO_AUTH_TOKEN: missing"]:
+        assert expected in result.stderr
+
+
+def test_sqlite_is_refused_in_production():
+    result = check(DATABASE_URL="sqlite:///tmp/x.db")
+    assert "DATABASE_URL: production needs PostgreSQL" in result.stderr
