@@ -6,7 +6,7 @@ they change only through services (corrections with a reason), never by editing.
 
 from django.contrib import admin
 
-from .models import AuditEvent, DiaryRecord, Participant, Site, Study, TreatmentEvent, Visit
+from .models import Alert, AuditEvent, DiaryRecord, Participant, Site, Study, TreatmentEvent, Visit
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -89,3 +89,9 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "actor", "action", "object_type", "object_id", "reason"]
     list_filter = ["action", "object_type", "site"]
     search_fields = ["actor", "object_id", "action"]
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "site", "participant", "status", "detail"]
+    list_filter = ["status", "kind", "site"]

@@ -72,4 +72,5 @@ def _scope(obj: Any) -> tuple[Study | None, Site | None]:
     participant = getattr(obj, "participant", None)
     if isinstance(participant, Participant):
         return participant.study, participant.site
-    return None, None
+    study, site = getattr(obj, "study", None), getattr(obj, "site", None)
+    return (study if isinstance(study, Study) else None), (site if isinstance(site, Site) else None)

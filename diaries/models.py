@@ -228,6 +228,8 @@ class TreatmentEvent(AppendOnly):
     event_date = models.DateField(help_text="Local date of the event")
     new_areas = models.BooleanField(null=True, blank=True)
     extensive = models.BooleanField(null=True, blank=True)
+    # The SMS flow asks one question ("any in new areas or extensive?"); the web asks both.
+    new_or_extensive = models.BooleanField(null=True, blank=True)
     channel = models.CharField(max_length=5, choices=Channel.choices)
     reported_at = models.DateTimeField()
     supersedes = models.OneToOneField(
@@ -239,6 +241,52 @@ class TreatmentEvent(AppendOnly):
 
     def __str__(self):
         return f"{self.participant} {self.kind} {self.event_date}"
+
+
+class AlertKind(models.TextChoices):
+    LESIONS_SPREAD = "lesions_spread", "Recurrence in new areas or extensive"
+    MISSED_DIARIES = "missed_diaries", "Missed diaries"
+    OPTED_OUT = "opted_out", "Opted out of SMS"
+    UNDELIVERABLE = "undeliverable", "Undeliverable phone number"
+    UNKNOWN_SENDER = "unknown_sender", "Text from an unknown number"
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    CLOSED = "closed", "Closed"
+
+
+class Alert(models.Model):
+    """Something a site must act on: open -> acknowledged -> closed with a note."""
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="alerts")
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT, related_name="alerts")
+    participant = models.ForeignKey(
+        Participant, null=True, blank=True, on_delete=models.PROTECT, related_name="alerts"
+    )
+    kind = models.CharField(max_length=20, choices=AlertKind.choices)
+    # Identifies one occurrence (a recurrence event, a missed-days streak) so it alerts once.
+    key = models.CharField(max_length=100)
+    detail = models.TextField(blank=True)
+    status = models.CharField(max_length=12, choices=AlertStatus.choices, default=AlertStatus.OPEN)
+    created_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["study", "kind", "key"], name="alert_once_per_occurrence")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.participant or self.site or ''}".strip()
 
 
 class AuditEvent(AppendOnly):

@@ -15,6 +15,9 @@ from django.utils import timezone
 
 from . import audit, phones, windows
 from .models import (
+    Alert,
+    AlertKind,
+    AlertStatus,
     Channel,
     Consent,
     DiaryRecord,
@@ -37,6 +40,7 @@ __all__ = ["OutsideWindow", "ServiceError", "InvalidAnswer", "DiaryNotOpen"]
 # once a diary is done). Kept as a list so diaries never imports notifications.
 after_answer_hooks: list[Callable[[DiaryRecord], None]] = []
 after_participant_change_hooks: list[Callable[[Participant], None]] = []
+after_alert_hooks: list[Callable[[Alert], None]] = []
 
 
 class ServiceError(ValueError):
@@ -461,6 +465,94 @@ def record_treatment_event(
     audit.log(actor=p, action=f"treatment.{kind}", obj=event,
               after={"event_date": event.event_date, "new_areas": new_areas, "extensive": extensive}, at=at)
     return event
+
+
+@transaction.atomic
+def report_spread(
+    *,
+    participant: Participant,
+    channel: str,
+    new_or_extensive: bool,
+    new_areas: bool | None = None,
+    extensive: bool | None = None,
+    at: datetime | None = None,
+) -> TreatmentEvent:
+    """The answer to "are any lesions in new areas or extensive?" after a recurrence.
+
+    It supersedes the recurrence report it answers (append-only) and, when yes, raises a
+    site alert once for that recurrence.
+    """
+    at = at or timezone.now()
+    p = _locked(participant)
+    recurrence = (
+        TreatmentEvent.objects.filter(
+            participant=p, kind=TreatmentEventKind.RECURRED, superseded_by__isnull=True, new_or_extensive__isnull=True
+        )
+        .order_by("-reported_at")
+        .first()
+    )
+    if recurrence is None:
+        raise ServiceError("no recurrence has been reported")
+    event = TreatmentEvent.objects.create(
+        participant=p, kind=TreatmentEventKind.RECURRED, event_date=recurrence.event_date,
+        new_areas=new_areas, extensive=extensive, new_or_extensive=new_or_extensive,
+        channel=channel, reported_at=at, supersedes=recurrence,
+    )
+    audit.log(actor=p, action="treatment.spread", obj=event, at=at,
+              after={"new_or_extensive": new_or_extensive, "new_areas": new_areas, "extensive": extensive})
+    if new_or_extensive:
+        raise_alert(
+            participant=p, kind=AlertKind.LESIONS_SPREAD, key=f"recurrence:{recurrence.pk}",
+            detail=f"Recurrence reported on {event.event_date.isoformat()}: lesions in new areas or extensive.",
+        )
+    return event
+
+
+@transaction.atomic
+def raise_alert(
+    *, kind: str, key: str, detail: str = "", participant: Participant | None = None, site: Site | None = None,
+    study: Study | None = None,
+) -> Alert | None:
+    """Open an alert for the site once per occurrence (key); None when it already exists."""
+    site = site or (participant.site if participant else None)
+    study = study or (participant.study if participant else site.study)
+    alert, created = Alert.objects.get_or_create(
+        study=study, kind=kind, key=key,
+        defaults={"site": site, "participant": participant, "detail": detail, "created_at": timezone.now()},
+    )
+    if not created:
+        return None
+    audit.log(actor="system", action="alert.open", obj=alert, after={"kind": kind, "key": key, "detail": detail})
+    for hook in after_alert_hooks:
+        transaction.on_commit(lambda hook=hook: hook(alert))
+    return alert
+
+
+@transaction.atomic
+def acknowledge_alert(*, alert: Alert, user: Any) -> Alert:
+    alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    if alert.status != AlertStatus.OPEN:
+        raise ServiceError(f"the alert is already {alert.status}")
+    alert.status, alert.acknowledged_at, alert.acknowledged_by = AlertStatus.ACKNOWLEDGED, timezone.now(), user
+    alert.save(update_fields=["status", "acknowledged_at", "acknowledged_by"])
+    audit.log(actor=user, action="alert.acknowledge", obj=alert, before={"status": "open"},
+              after={"status": alert.status})
+    return alert
+
+
+@transaction.atomic
+def close_alert(*, alert: Alert, user: Any, note: str) -> Alert:
+    if not (note or "").strip():
+        raise ServiceError("closing an alert needs a note")
+    alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    if alert.status == AlertStatus.CLOSED:
+        raise ServiceError("the alert is already closed")
+    before = {"status": alert.status}
+    alert.status, alert.closed_at, alert.closed_by, alert.note = AlertStatus.CLOSED, timezone.now(), user, note.strip()
+    alert.save(update_fields=["status", "closed_at", "closed_by", "note"])
+    audit.log(actor=user, action="alert.close", obj=alert, before=before, after={"status": "closed"},
+              reason=alert.note)
+    return alert
 
 
 def _zones() -> set[str]:

@@ -200,3 +200,35 @@ def test_change_phone_masks_numbers_in_the_audit_trail(alice):
     assert alice.phone == "+13125550177"
     event = AuditEvent.objects.get(action="participant.phone")
     assert "3125550177" not in str(event.after) and "3125550111" not in str(event.before)
+
+
+def test_spread_after_recurrence_supersedes_it_and_alerts_the_site_once(alice):
+    from diaries.models import Alert
+
+    services.change_phase(participant=alice, phase=Phase.LONG_TERM, actor="user:x")
+    with pytest.raises(ServiceError, match="no recurrence"):
+        services.report_spread(participant=alice, channel="sms", new_or_extensive=True)
+    flare = services.record_treatment_event(participant=alice, kind="recurred", channel="sms",
+                                            at=chicago(2026, 6, 10, 20, 0))
+    spread = services.report_spread(participant=alice, channel="sms", new_or_extensive=True,
+                                    at=chicago(2026, 6, 10, 20, 1))
+    assert spread.supersedes == flare and spread.new_or_extensive is True
+    alert = Alert.objects.get()
+    assert (alert.kind, alert.site, alert.participant, alert.status) == ("lesions_spread", alice.site, alice, "open")
+    with pytest.raises(ServiceError, match="no recurrence"):
+        # The recurrence was answered; a second answer needs a new recurrence first.
+        services.report_spread(participant=alice, channel="sms", new_or_extensive=True)
+    assert Alert.objects.count() == 1
+
+
+def test_alert_lifecycle_needs_a_note_to_close(alice, django_user_model):
+    nurse = django_user_model.objects.create_user("nurse2", is_staff=True)
+    alert = services.raise_alert(participant=alice, kind="missed_diaries", key="streak:2026-03-10")
+    assert services.raise_alert(participant=alice, kind="missed_diaries", key="streak:2026-03-10") is None
+    services.acknowledge_alert(alert=alert, user=nurse)
+    with pytest.raises(ServiceError, match="note"):
+        services.close_alert(alert=alert, user=nurse, note="")
+    closed = services.close_alert(alert=alert, user=nurse, note="Called the patient; phone was broken.")
+    assert closed.status == "closed" and closed.closed_by == nurse
+    assert [e.action for e in AuditEvent.objects.filter(object_type="Alert").order_by("id")] == [
+        "alert.open", "alert.acknowledge", "alert.close"]
