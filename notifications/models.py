@@ -1,0 +1,136 @@
+"""Messages in and out, the conversation state of each participant, and scheduled prompts."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from diaries.models import Participant, Study
+
+
+class Conversation(models.Model):
+    """The chatbot's state for one participant; its row lock serialises that participant's texts."""
+
+    participant = models.OneToOneField(Participant, on_delete=models.PROTECT, related_name="conversation")
+    state = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"conversation {self.participant}"
+
+
+class InboundMessage(models.Model):
+    """A text as Twilio delivered it; MessageSid is unique so a retry never creates a second one."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    message_sid = models.CharField(max_length=64, unique=True)
+    study = models.ForeignKey(Study, null=True, blank=True, on_delete=models.PROTECT)
+    participant = models.ForeignKey(
+        Participant, null=True, blank=True, on_delete=models.PROTECT, related_name="inbound_messages"
+    )
+    # Unknown senders are kept as a keyed hash and a masked number only.
+    sender_hash = models.CharField(max_length=64, db_index=True)
+    sender_masked = models.CharField(max_length=24)
+    channel = models.CharField(max_length=10, default="sms")  # sms | whatsapp
+    body = models.TextField(blank=True)
+    num_media = models.PositiveSmallIntegerField(default=0)
+    received_at = models.DateTimeField()
+    reply = models.TextField(blank=True, help_text="The TwiML reply sent in the same request")
+    outcome = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self):
+        return f"in {self.message_sid}"
+
+
+class OutboundStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    UNDELIVERED = "undelivered", "Undelivered"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled (opted out or withdrawn before sending)"
+
+
+# Status callbacks only move a message forward; Twilio may deliver them out of order.
+STATUS_RANK = {
+    OutboundStatus.QUEUED: 0,
+    OutboundStatus.SENDING: 1,
+    OutboundStatus.SENT: 2,
+    OutboundStatus.DELIVERED: 3,
+    OutboundStatus.UNDELIVERED: 3,
+    OutboundStatus.FAILED: 3,
+    OutboundStatus.CANCELLED: 3,
+}
+
+
+class OutboundMessage(models.Model):
+    """The outbox: a row first, then a Celery task claims it and hands it to the transport."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="outbound_messages")
+    kind = models.CharField(max_length=30, help_text="diary, reminder, h12, visit_reminder, link, help, ...")
+    body = models.TextField()
+    status = models.CharField(max_length=12, choices=OutboundStatus.choices, default=OutboundStatus.QUEUED)
+    provider_sid = models.CharField(max_length=64, blank=True, db_index=True)
+    error_code = models.CharField(max_length=20, blank=True)
+    error_message = models.CharField(max_length=300, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "updated_at"])]
+
+    def __str__(self):
+        return f"out {self.kind} {self.status}"
+
+
+class PromptKind(models.TextChoices):
+    DIARY = "diary", "Evening diary prompt"
+    REMINDER = "reminder", "Evening diary reminder"
+    H12 = "h12", "12-hour assessment prompt"
+    VISIT_REMINDER = "visit_reminder", "Visit reminder"
+    LESION_CHECKIN = "lesion_checkin", "Weekly lesion check-in"
+    STOP_TREATMENT = "stop_treatment", "Stop-treatment prompt"
+
+
+class PromptStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    CANCELLED = "cancelled", "Cancelled"
+    SKIPPED = "skipped", "Skipped"
+
+
+class ScheduledPrompt(models.Model):
+    """A proactive message planned ahead; one per (participant, kind, slot), claimed by the beat tick."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="prompts")
+    kind = models.CharField(max_length=20, choices=PromptKind.choices)
+    # The diary date (YYYY-MM-DD) or the event it belongs to (e.g. "week-4", "clear:<event id>").
+    slot = models.CharField(max_length=64)
+    diary_date = models.DateField(null=True, blank=True)
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=PromptStatus.choices, default=PromptStatus.PENDING)
+    outbound = models.OneToOneField(
+        OutboundMessage, null=True, blank=True, on_delete=models.PROTECT, related_name="prompt"
+    )
+    reason = models.CharField(max_length=100, blank=True, help_text="Why it was cancelled or skipped")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["due_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "kind", "slot"], name="one_prompt_per_slot"),
+        ]
+        indexes = [models.Index(fields=["status", "due_at"])]
+
+    def __str__(self):
+        return f"{self.kind} {self.slot} {self.status}"
