@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.http import JsonResponse
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 
@@ -10,6 +10,7 @@ def health(request):
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("sms/", include("notifications.urls")),
     path("health/", health, name="health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
