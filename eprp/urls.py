@@ -10,6 +10,7 @@ def health(request):
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("diary/", include("diaries.urls")),
     path("sms/", include("notifications.urls")),
     path("health/", health, name="health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
