@@ -336,3 +336,24 @@ class DiaryLink(models.Model):
 
     def __str__(self):
         return f"{self.participant} link {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class DiaryLink(models.Model):
+    """One signed web diary link sent to a participant (diaries/links.py).
+
+    The token carries only this random nonce (signed, with its time): the participant is
+    found here, so no participant id ever appears in a URL. Logging out revokes the link,
+    so the same text message cannot open the diary again on a shared phone.
+    """
+
+    nonce = models.CharField(max_length=32, unique=True)
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="diary_links")
+    created_at = models.DateTimeField()
+    first_opened_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.participant} link {self.created_at:%Y-%m-%d %H:%M}"
