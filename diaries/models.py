@@ -8,6 +8,7 @@ and DELETE on those tables (migration 0002); here the models refuse it in Python
 from __future__ import annotations
 
 import uuid
+from functools import cached_property
 
 from django.conf import settings
 from django.db import models
@@ -32,9 +33,6 @@ class AppendOnly(models.Model):
         raise PermissionError(f"{type(self).__name__} is append-only and cannot be deleted")
 
 
-_RULES_CACHE: dict[str, StudyConfig] = {}
-
-
 class Study(models.Model):
     code = models.CharField(max_length=40, unique=True)
     name = models.CharField(max_length=200)
@@ -48,13 +46,9 @@ class Study(models.Model):
     def __str__(self):
         return self.code
 
-    @property
+    @cached_property
     def rules(self) -> StudyConfig:
-        # Parsed once per process and configuration version: every inbound text needs it.
-        rules = _RULES_CACHE.get(self.config_hash)
-        if rules is None:
-            rules = _RULES_CACHE[self.config_hash] = parse_study_config(self.config_toml)
-        return rules
+        return parse_study_config(self.config_toml)
 
 
 class Site(models.Model):
@@ -315,27 +309,6 @@ class AuditEvent(AppendOnly):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_type}:{self.object_id}"
-
-
-class DiaryLink(models.Model):
-    """One signed web diary link sent to a participant (diaries/links.py).
-
-    The token carries only this random nonce (signed, with its time): the participant is
-    found here, so no participant id ever appears in a URL. Logging out revokes the link,
-    so the same text message cannot open the diary again on a shared phone.
-    """
-
-    nonce = models.CharField(max_length=32, unique=True)
-    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="diary_links")
-    created_at = models.DateTimeField()
-    first_opened_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self):
-        return f"{self.participant} link {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class DiaryLink(models.Model):
