@@ -8,7 +8,6 @@ and DELETE on those tables (migration 0002); here the models refuse it in Python
 from __future__ import annotations
 
 import uuid
-from functools import cached_property
 
 from django.conf import settings
 from django.db import models
@@ -33,6 +32,9 @@ class AppendOnly(models.Model):
         raise PermissionError(f"{type(self).__name__} is append-only and cannot be deleted")
 
 
+_RULES_CACHE: dict[str, StudyConfig] = {}
+
+
 class Study(models.Model):
     code = models.CharField(max_length=40, unique=True)
     name = models.CharField(max_length=200)
@@ -46,9 +48,13 @@ class Study(models.Model):
     def __str__(self):
         return self.code
 
-    @cached_property
+    @property
     def rules(self) -> StudyConfig:
-        return parse_study_config(self.config_toml)
+        # Parsed once per process and configuration version: every inbound text needs it.
+        rules = _RULES_CACHE.get(self.config_hash)
+        if rules is None:
+            rules = _RULES_CACHE[self.config_hash] = parse_study_config(self.config_toml)
+        return rules
 
 
 class Site(models.Model):

@@ -75,7 +75,6 @@ def load_study(*, text: str, actor: Any = None) -> tuple[Study, bool]:
         before = {"config_hash": study.config_hash, "name": study.name}
         study.name, study.config_toml, study.config_hash, study.loaded_at = rules.name, text, rules.content_hash, now
         study.save()
-        study.__dict__.pop("rules", None)
         audit.log(
             actor=actor, action="study.update", obj=study, before=before,
             after={"config_hash": rules.content_hash, "name": rules.name},

@@ -69,3 +69,15 @@ def charlie(study, django_user_model):
     user = django_user_model.objects.create_user("charlie", "charlie@example.org", "charlie-password-1", is_staff=True)
     study.sites.get(number="201").staff.add(user)
     return user
+
+
+@pytest.fixture
+def celery_worker():
+    """A real Celery worker (in-process thread) on the configured broker: Redis in CI, files locally."""
+    from celery.contrib.testing.worker import start_worker
+
+    from eprp.celery import app
+
+    app.control.purge()  # nothing left over from an earlier run
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
+        yield worker

@@ -1,0 +1,202 @@
+"""Inbound SMS webhook benchmark: gunicorn (2 sync workers) on PostgreSQL, signed Twilio requests.
+
+    .venv/bin/python bench/webhook/run.py [--participants 1000] [--seconds 15] [--rate 100]
+
+It creates the database `eprp_bench` (dropped first), enrolls participants whose diary
+window is open right now (zones where it is evening), starts gunicorn, and from this
+separate process sends signed inbound webhooks as Twilio would: each simulated patient
+walks through the evening diary (itch, 8 sleep answers, a correction). It reports, next
+to a trivial view on the same server for scale:
+  - closed loop, 16 connections: requests per second and p50/p99 latency;
+  - open loop at a fixed rate (default 100/s): p50/p99 latency measured from the
+    scheduled send time (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, available_timezones
+
+import aiohttp
+from twilio.request_validator import RequestValidator
+
+ROOT = Path(__file__).resolve().parents[2]
+PORT = 8765
+BASE = f"http://127.0.0.1:{PORT}"
+TOKEN = "bench-auth-token"
+DB = "eprp_bench"
+SCRIPT = ["7", "3", "2", "4", "1", "5", "3", "2", "2", "6"]
+
+
+def env() -> dict:
+    e = dict(os.environ)
+    e.update(
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB}", DJANGO_DEBUG="0", TWILIO_AUTH_TOKEN=TOKEN,
+        PUBLIC_BASE_URL=BASE, SMS_BACKEND="locmem", LOG_LEVEL="WARNING", EPRP_VAR_DIR=str(ROOT / "var" / "bench"),
+        CELERY_BROKER_URL=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14"),
+    )
+    return e
+
+
+def evening_zones() -> list[str]:
+    now = datetime.now(UTC)
+    zones = [z for z in sorted(available_timezones()) if "/" in z and not z.startswith(("Etc", "SystemV"))]
+    return [z for z in zones if 17 <= now.astimezone(ZoneInfo(z)).hour <= 23][:20]
+
+
+def setup(participants: int) -> list[str]:
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {DB}"], check=True)
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {DB}"], check=True)
+    py = sys.executable
+    subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env(), check=True)
+    zones = evening_zones()
+    if not zones:
+        raise SystemExit("no zone has its diary window open right now; try again in a minute")
+    code = f"""
+import csv, io
+from datetime import date, datetime, timedelta, UTC
+from diaries import services
+from diaries.importing import import_participants
+study, _ = services.load_study(text=open('studies/true-ad.toml').read(), actor='bench')
+zones = {zones!r}
+out = io.StringIO(); w = csv.writer(out)
+w.writerow(['USUBJID','SITE','PHONE','TZ','LANGUAGE','RUNIN_START'])
+for i in range({participants}):
+    w.writerow([f'B-{{i:05d}}', '101', f'+1312555{{i:04d}}', zones[i % len(zones)],
+                'en' if i % 3 else 'es', (datetime.now(UTC).date() - timedelta(days=3)).isoformat()])
+import_participants(text=out.getvalue(), study=study, actor='bench')
+"""
+    subprocess.run([py, "manage.py", "shell", "-c", code], cwd=ROOT, env=env(), check=True)
+    return [f"+1312555{i:04d}" for i in range(participants)]
+
+
+class Load:
+    def __init__(self, phones: list[str]):
+        self.phones = phones
+        self.step = {p: 0 for p in phones}
+        self.n = 0
+        self.validator = RequestValidator(TOKEN)
+        self.errors = 0
+
+    def next_request(self) -> tuple[dict, dict]:
+        self.n += 1
+        phone = self.phones[self.n % len(self.phones)]
+        body = SCRIPT[self.step[phone] % len(SCRIPT)]
+        self.step[phone] += 1
+        params = {
+            "MessageSid": f"SMbench{time.time_ns()}{self.n}", "AccountSid": "AC" + "0" * 32, "From": phone,
+            "To": "+13125550999", "Body": body, "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received",
+            "ApiVersion": "2010-04-01", "FromCountry": "US",
+        }
+        sig = self.validator.compute_signature(BASE + "/sms/twilio/inbound/", params)
+        return params, {"X-Twilio-Signature": sig}
+
+
+async def closed_loop(session, make, seconds: float, connections: int) -> list[float]:
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    async def worker():
+        while time.perf_counter() < stop:
+            method, url, kwargs = make()
+            t0 = time.perf_counter()
+            async with session.request(method, url, **kwargs) as r:
+                await r.read()
+                if r.status >= 400:
+                    raise SystemExit(f"{url}: HTTP {r.status}")
+            latencies.append(time.perf_counter() - t0)
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return latencies
+
+
+async def open_loop(session, make, seconds: float, rate: float) -> list[float]:
+    latencies: list[float] = []
+    start = time.perf_counter() + 0.2
+    tasks = []
+
+    async def one(scheduled):
+        await asyncio.sleep(max(scheduled - time.perf_counter(), 0))
+        method, url, kwargs = make()
+        async with session.request(method, url, **kwargs) as r:
+            await r.read()
+        latencies.append(time.perf_counter() - scheduled)
+
+    for i in range(int(seconds * rate)):
+        tasks.append(asyncio.create_task(one(start + i / rate)))
+    await asyncio.gather(*tasks)
+    return latencies
+
+
+def summary(name: str, latencies: list[float], seconds: float | None) -> dict:
+    q = statistics.quantiles(latencies, n=100)
+    row = {"name": name, "requests": len(latencies), "p50_ms": round(q[49] * 1000, 1), "p99_ms": round(q[98] * 1000, 1)}
+    if seconds:
+        row["rps"] = round(len(latencies) / seconds, 1)
+    return row
+
+
+async def run(phones, seconds, rate):
+    load = Load(phones)
+
+    def health():
+        return "GET", BASE + "/health/", {}
+
+    def inbound():
+        params, headers = load.next_request()
+        return "POST", BASE + "/sms/twilio/inbound/", {"data": params, "headers": headers}
+
+    results = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
+        await closed_loop(session, health, 2, 4)  # warm-up
+        results.append(summary("trivial view, closed loop 16 conns", await closed_loop(session, health, seconds, 16),
+                               seconds))
+        results.append(summary("signed inbound SMS, closed loop 16 conns",
+                               await closed_loop(session, inbound, seconds, 16), seconds))
+        results.append(summary(f"signed inbound SMS, open loop {rate:g}/s",
+                               await open_loop(session, inbound, seconds, rate), None))
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--participants", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--rate", type=float, default=100)
+    args = parser.parse_args()
+    phones = setup(args.participants)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "eprp.wsgi:application", "--bind", f"127.0.0.1:{PORT}", "--workers", "2",
+         "--log-level", "warning"], cwd=ROOT, env=env())
+    try:
+        for _ in range(100):
+            try:
+                import urllib.request
+                urllib.request.urlopen(BASE + "/health/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        results = asyncio.run(run(phones, args.seconds, args.rate))
+    finally:
+        server.terminate()
+        server.wait()
+    counts = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", DB, "-tAc",
+         "select (select count(*) from notifications_inboundmessage), (select count(*) from diaries_diaryrecord)"],
+        capture_output=True, text=True).stdout.strip()
+    for row in results:
+        print(json.dumps(row))
+    print(json.dumps({"inbound_rows|diary_records": counts}))
+
+
+if __name__ == "__main__":
+    main()

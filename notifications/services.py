@@ -1,0 +1,352 @@
+"""Writes of the SMS side: the outbox, inbound texts through the chatbot, delivery status.
+
+Inbound is the hot path: one transaction per text, the participant's conversation row
+locked so two quick texts are handled one after the other, the reply returned as TwiML
+in the same request. Outbound is an outbox: a row first, sent by a task after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from diaries import phones, services, windows
+from diaries.models import AlertKind, DiaryRecord, Participant, Phase, Study, Timepoint
+
+from . import chatbot, texts
+from .models import STATUS_RANK, Conversation, InboundMessage, OutboundMessage, OutboundStatus
+
+log = logging.getLogger(__name__)
+
+# A body longer than this is cut before storing and parsing: SMS concatenation tops out
+# around 1,600 characters, so anything longer is not a patient typing.
+MAX_BODY = 1600
+MAX_ATTEMPTS = 5
+# Twilio error codes: 21610 the recipient has opted out (replied STOP to the carrier);
+# 21211 invalid number; 21614 not a mobile number.
+OPTED_OUT_CODES = {"21610"}
+UNDELIVERABLE_CODES = {"21211", "21614"}
+
+
+# --- outbound --------------------------------------------------------------------------
+
+
+def can_text(participant: Participant) -> bool:
+    return not participant.opted_out and participant.phase not in (Phase.WITHDRAWN, Phase.COMPLETED)
+
+
+@transaction.atomic
+def queue_message(*, participant: Participant, kind: str, body: str) -> OutboundMessage | None:
+    """Queue a text (sent after commit); None when the participant must not be texted."""
+    participant.refresh_from_db(fields=["sms_consent", "phase"])  # callers may hold a stale copy
+    if not can_text(participant):
+        return None
+    now = timezone.now()
+    message = OutboundMessage.objects.create(
+        participant=participant, kind=kind, body=body, created_at=now, updated_at=now
+    )
+    transaction.on_commit(lambda: _enqueue(message.pk))
+    return message
+
+
+def _enqueue(message_id) -> None:
+    from .tasks import send_message
+
+    try:
+        send_message.delay(str(message_id))
+    except Exception:  # the broker is down: the row stays queued and the sweeper re-sends it
+        log.exception("could not enqueue outbound message %s; the sweeper will retry", message_id)
+
+
+def status_callback_url(message: OutboundMessage) -> str:
+    return settings.PUBLIC_BASE_URL + reverse("twilio-status", args=[message.pk])
+
+
+def send_message(message_id, *, transport=None) -> str:
+    """Claim a queued message and hand it to the transport; safe to run twice. Returns the new status."""
+    from .transports import TransportError, get_transport
+
+    now = timezone.now()
+    claimed = OutboundMessage.objects.filter(pk=message_id, status=OutboundStatus.QUEUED).update(
+        status=OutboundStatus.SENDING, attempts=F("attempts") + 1, updated_at=now
+    )
+    if not claimed:
+        return "not-claimed"
+    message = OutboundMessage.objects.select_related("participant__site").get(pk=message_id)
+    participant = message.participant
+    if not can_text(participant):
+        _set_status(message, OutboundStatus.CANCELLED, error_message="opted out or withdrawn before sending")
+        return OutboundStatus.CANCELLED
+    try:
+        sent = (transport or get_transport()).send(
+            to=participant.phone, body=message.body, status_callback=status_callback_url(message)
+        )
+    except TransportError as exc:
+        return _send_failed(message, exc)
+    # A status callback may have overtaken us: only move from "sending".
+    OutboundMessage.objects.filter(pk=message.pk, status=OutboundStatus.SENDING).update(
+        status=OutboundStatus.SENT, provider_sid=sent.provider_sid, sent_at=timezone.now(), updated_at=timezone.now()
+    )
+    OutboundMessage.objects.filter(pk=message.pk, provider_sid="").update(provider_sid=sent.provider_sid)
+    return OutboundStatus.SENT
+
+
+def _set_status(message: OutboundMessage, status: str, *, code: str = "", error_message: str = "") -> None:
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        status=status, error_code=code[:20], error_message=error_message[:300], updated_at=timezone.now()
+    )
+
+
+def _send_failed(message: OutboundMessage, exc) -> str:
+    participant = message.participant
+    if exc.code in OPTED_OUT_CODES:
+        _set_status(message, OutboundStatus.FAILED, code=exc.code, error_message="recipient opted out")
+        services.record_sms_consent(participant=participant, opted_in=False, actor="system:twilio",
+                                    source=f"twilio:{exc.code}")
+        return OutboundStatus.FAILED
+    if exc.code in UNDELIVERABLE_CODES:
+        _set_status(message, OutboundStatus.FAILED, code=exc.code, error_message=str(exc))
+        services.raise_alert(participant=participant, kind=AlertKind.UNDELIVERABLE, key=f"number:{exc.code}:"
+                             f"{participant.phone_hash[:16]}", detail=f"Twilio error {exc.code}: check the number.")
+        return OutboundStatus.FAILED
+    if exc.retryable and message.attempts < MAX_ATTEMPTS:
+        # Back to queued: the retry claims it again like any other queued message.
+        _set_status(message, OutboundStatus.QUEUED, code=exc.code, error_message=str(exc))
+        return "retry"
+    _set_status(message, OutboundStatus.FAILED, code=exc.code, error_message=str(exc))
+    return OutboundStatus.FAILED
+
+
+def record_delivery_status(*, message_id, status: str, error_code: str = "") -> bool:
+    """A status callback: moves the message forward only (callbacks arrive out of order)."""
+    message = OutboundMessage.objects.select_related("participant").filter(pk=message_id).first()
+    if message is None or status not in STATUS_RANK:
+        return False
+    if STATUS_RANK[status] <= STATUS_RANK[message.status] and status != message.status:
+        return False
+    updated = OutboundMessage.objects.filter(pk=message.pk, status=message.status).update(
+        status=status, error_code=(error_code or message.error_code)[:20], updated_at=timezone.now()
+    )
+    if updated and error_code:
+        if error_code in OPTED_OUT_CODES:
+            services.record_sms_consent(participant=message.participant, opted_in=False, actor="system:twilio",
+                                        source=f"twilio:{error_code}")
+        elif error_code in UNDELIVERABLE_CODES:
+            services.raise_alert(participant=message.participant, kind=AlertKind.UNDELIVERABLE,
+                                 key=f"number:{error_code}:{message.participant.phone_hash[:16]}",
+                                 detail=f"Twilio error {error_code}: check the number.")
+    return bool(updated)
+
+
+def requeue_stuck_messages(*, older_than: timedelta = timedelta(minutes=2)) -> int:
+    """Re-enqueue messages left in queued (the broker was down, or a retry was lost)."""
+    cutoff = timezone.now() - older_than
+    ids = list(
+        OutboundMessage.objects.filter(status=OutboundStatus.QUEUED, updated_at__lt=cutoff).values_list("pk", flat=True)
+    )
+    for message_id in ids:
+        _enqueue(message_id)
+    return len(ids)
+
+
+# --- inbound ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Inbound:
+    message_sid: str
+    sender: str
+    body: str
+    num_media: int
+
+    @classmethod
+    def from_params(cls, params) -> Inbound:
+        try:
+            num_media = int(params.get("NumMedia") or 0)
+        except ValueError:
+            num_media = 0
+        body = (params.get("Body") or "")[:MAX_BODY]
+        return cls(params.get("MessageSid", "").strip(), params.get("From", "").strip(), body, num_media)
+
+
+def receive_sms(*, inbound: Inbound, now: datetime | None = None) -> str:
+    """Handle one inbound text and return the reply; a repeated MessageSid returns the first reply."""
+    now = now or timezone.now()
+    earlier = InboundMessage.objects.filter(message_sid=inbound.message_sid).only("reply").first()
+    if earlier is not None:
+        return earlier.reply
+    try:
+        return _receive(inbound, now)
+    except IntegrityError:
+        # The same MessageSid won a race with us: answer as the first one did.
+        return InboundMessage.objects.get(message_sid=inbound.message_sid).reply
+
+
+@transaction.atomic
+def _receive(inbound: Inbound, now: datetime) -> str:
+    channel = "whatsapp" if inbound.sender.lower().startswith("whatsapp:") else "sms"
+    try:
+        e164 = phones.normalize(inbound.sender)
+    except phones.InvalidPhone:
+        e164 = inbound.sender
+    sender_hash = phones.lookup_hash(e164)
+    conversation = _locked_conversation(sender_hash)
+    participant = conversation.participant if conversation else None
+    record = InboundMessage(
+        message_sid=inbound.message_sid, sender_hash=sender_hash, sender_masked=phones.mask(e164),
+        channel=channel, body=inbound.body, num_media=inbound.num_media, received_at=now,
+    )
+    if participant is None:
+        record.reply, record.outcome = _unknown_sender(sender_hash, now), "unknown_sender"
+        record.study = Study.objects.order_by("pk").first()
+        record.save(force_insert=True)
+        return record.reply
+    record.participant, record.study = participant, participant.study
+    ctx = build_context(participant, now)
+    if inbound.num_media and not inbound.body.strip():
+        record.reply, record.outcome = chatbot.media_reply(ctx), "media"
+        record.save(force_insert=True)
+        return record.reply
+    result = chatbot.handle(conversation.state, _clean(inbound.body), ctx)
+    reply, outcome, applied = apply_effects(participant, result, now)
+    if applied:  # a refused write keeps the conversation where it was
+        conversation.state = result.state
+        conversation.save(update_fields=["state", "updated_at"])
+    record.reply, record.outcome = reply, outcome
+    record.save(force_insert=True)
+    return reply
+
+
+def _locked_conversation(sender_hash: str) -> Conversation | None:
+    """The sender's conversation, row-locked, with a fresh participant, site and study in the same query.
+
+    The lock serialises this participant's texts: two quick replies are handled one after
+    the other, never interleaved. `of=("self",)` locks the conversation row only.
+    """
+    query = Conversation.objects.select_for_update(of=("self",)).select_related(
+        "participant__site", "participant__study"
+    )
+    conversation = query.filter(participant__phone_hash=sender_hash).first()
+    if conversation is None:
+        participant = Participant.objects.filter(phone_hash=sender_hash).first()
+        if participant is None:
+            return None
+        Conversation.objects.get_or_create(participant=participant)
+        conversation = query.get(participant=participant)
+    return conversation
+
+
+def _clean(body: str) -> str:
+    """Control characters out (but line breaks kept as spaces): they are never an answer."""
+    return "".join(ch if ch.isprintable() else " " for ch in body)
+
+
+def _unknown_sender(sender_hash: str, now: datetime) -> str:
+    # Neutral: says nothing about any study, clinic or person.
+    study = Study.objects.order_by("pk").first()
+    if study is not None:
+        services.raise_alert(study=study, kind=AlertKind.UNKNOWN_SENDER, key=f"{sender_hash[:16]}:{now.date()}",
+                             detail="A text arrived from a number that is not enrolled.")
+    return "Sorry, this number does not accept messages from you. If you expected a reply, contact your clinic."
+
+
+def build_context(participant: Participant, now: datetime, **extra) -> chatbot.Context:
+    """What the chatbot needs to know about this participant at this instant."""
+    rules = participant.study.rules
+    zone = participant.zone
+    try:
+        diary_date = services.diary_date_for(participant, "ITCH_NRS", Timepoint.DAILY, now)
+    except (services.ServiceError, windows.OutsideWindow):
+        diary_date = None
+    window = windows.Window.of(rules)
+    h12_open = h12_done = False
+    if participant.first_application_at:
+        h12_open = windows.h12_window(participant.first_application_at, rules).is_open(now)
+        h12_done = h12_open and DiaryRecord.objects.filter(participant=participant, timepoint=Timepoint.H12).exists()
+    current: dict[str, dict[int, int]] = {}
+    if diary_date is not None:
+        for rec in DiaryRecord.objects.current().filter(
+            participant=participant, timepoint=Timepoint.DAILY, diary_date=diary_date
+        ):
+            current[rec.instrument] = {a["item"]: a["option"] for a in rec.answers}
+    return chatbot.Context(
+        rules=rules,
+        language=participant.language,
+        phase=participant.phase,
+        opted_out=participant.opted_out,
+        now_local=windows.local(now, zone),
+        diary_date=diary_date,
+        next_window_opens=windows.local(windows.next_window_opens(now, zone, window), zone),
+        h12_open=h12_open,
+        h12_done=h12_done,
+        current=current,
+        site_name=participant.site.name,
+        site_phone=participant.site.phone,
+        site_hours=participant.site.hours,
+        **extra,
+    )
+
+
+def apply_effects(participant: Participant, result: chatbot.Result, now: datetime) -> tuple[str, str, bool]:
+    """Carry out what the chatbot decided, through the diary services; (reply, outcome, all applied)."""
+    outcome = "replied"
+    reply = result.reply
+    for effect in result.effects:
+        try:
+            if isinstance(effect, chatbot.RecordAnswers):
+                services.record_answers(
+                    participant=participant, instrument=effect.instrument, answers=effect.answers, channel="sms",
+                    timepoint=effect.timepoint, submitted_at=now, merge=effect.timepoint == Timepoint.DAILY,
+                )
+                outcome = "recorded"
+            elif isinstance(effect, chatbot.OptOut):
+                services.record_sms_consent(participant=participant, opted_in=False, actor=participant,
+                                            source="sms:keyword")
+                services.raise_alert(participant=participant, kind=AlertKind.OPTED_OUT,
+                                     key=f"optout:{participant.pk}:{now.isoformat()}",
+                                     detail="The participant texted STOP: no more texts are sent.")
+                outcome = "opted_out"
+            elif isinstance(effect, chatbot.OptIn):
+                services.record_sms_consent(participant=participant, opted_in=True, actor=participant,
+                                            source="sms:keyword")
+                outcome = "opted_in"
+            elif isinstance(effect, chatbot.ReportClearance):
+                services.record_treatment_event(participant=participant, kind="cleared", channel="sms", at=now)
+                outcome = "cleared"
+            elif isinstance(effect, chatbot.ReportRecurrence):
+                services.record_treatment_event(participant=participant, kind="recurred", channel="sms", at=now)
+                outcome = "recurred"
+            elif isinstance(effect, chatbot.ReportSpread):
+                services.report_spread(participant=participant, channel="sms",
+                                       new_or_extensive=effect.new_or_extensive, at=now)
+                outcome = "spread" if effect.new_or_extensive else "no_spread"
+            elif isinstance(effect, chatbot.SendLink):
+                send_diary_link(participant=participant)
+                outcome = "link"
+            elif isinstance(effect, chatbot.UnknownInput):
+                outcome = effect.text_kind
+        except windows.OutsideWindow as exc:
+            # The window closed between reading the context and writing: tell the patient.
+            when = texts.format_when(windows.local(exc.next_opens_at or now, participant.zone),
+                                     windows.local(now, participant.zone).date(), participant.language)
+            reply, outcome = texts.render(participant.language, "outside_window", when=when), "outside_window"
+            return reply, outcome, False
+        except services.ServiceError as exc:
+            log.warning("sms effect %s refused for %s: %s", type(effect).__name__, participant.usubjid, exc)
+            return texts.render(participant.language, "not_understood"), "refused", False
+    return reply, outcome, True
+
+
+def send_diary_link(*, participant: Participant) -> OutboundMessage | None:
+    from diaries import links
+
+    link = links.make_link(participant)
+    return queue_message(participant=participant, kind="link",
+                         body=texts.render(participant.language, "link", link=link))

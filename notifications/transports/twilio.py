@@ -1,0 +1,59 @@
+"""The only module that talks to Twilio."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from . import Sent, Transport, TransportError
+
+# Twilio error codes that no retry can fix.
+# 21610: the recipient replied STOP (Twilio blocks the number); 21211: invalid "To";
+# 21614: not a mobile number; 21408: region not enabled; 21612: unreachable "To".
+PERMANENT = {"21610", "21211", "21614", "21408", "21612", "30003", "30005", "30006"}
+
+
+class TwilioTransport(Transport):
+    def __init__(self, http_client: TwilioHttpClient | None = None):
+        self.client = Client(
+            settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN,
+            http_client=http_client or _http_client(),
+        )
+
+    def send(self, *, to, body, status_callback):
+        params = {"to": to, "body": body}
+        if settings.TWILIO_MESSAGING_SERVICE_SID:
+            params["messaging_service_sid"] = settings.TWILIO_MESSAGING_SERVICE_SID
+        else:
+            params["from_"] = settings.TWILIO_FROM_NUMBER
+        if status_callback:
+            params["status_callback"] = status_callback
+        try:
+            message = self.client.messages.create(**params)
+        except TwilioRestException as exc:
+            code = str(exc.code or exc.status)
+            # 429 (rate limited) and 5xx are worth another try; 4xx with a Twilio code are not.
+            retryable = code not in PERMANENT and (exc.status == 429 or exc.status >= 500)
+            raise TransportError(f"twilio {exc.status}: {exc.msg}", code=code, retryable=retryable) from exc
+        except OSError as exc:  # connection refused, reset, timeout
+            raise TransportError(f"twilio unreachable: {exc}", code="network", retryable=True) from exc
+        return Sent(provider_sid=message.sid)
+
+
+class _RedirectingClient(TwilioHttpClient):
+    """Sends the SDK's requests to TWILIO_API_BASE (a local fake Twilio server in tests)."""
+
+    def __init__(self, base: str):
+        super().__init__(timeout=10)
+        self.base = base.rstrip("/")
+
+    def request(self, method, url, *args, **kwargs):
+        path = url.split(".twilio.com", 1)[-1]
+        return super().request(method, self.base + path, *args, **kwargs)
+
+
+def _http_client():
+    base = getattr(settings, "TWILIO_API_BASE", "")
+    return _RedirectingClient(base) if base else TwilioHttpClient(timeout=10)

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import webhooks
+
+urlpatterns = [
+    path("twilio/inbound/", webhooks.inbound, name="twilio-inbound"),
+    path("twilio/status/<uuid:message_id>/", webhooks.status, name="twilio-status"),
+]

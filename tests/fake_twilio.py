@@ -1,0 +1,113 @@
+"""A local fake of Twilio's Messages API, driven through the real twilio SDK.
+
+It answers `POST /2010-04-01/Accounts/{sid}/Messages.json` like Twilio (201 with a
+message resource, or an error document with Twilio's code), records every request, and
+sends signed status callbacks back to the app the way Twilio does.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+import urllib.request
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from twilio.request_validator import RequestValidator
+
+
+class FakeTwilio:
+    def __init__(self, auth_token: str, account_sid: str):
+        self.auth_token = auth_token
+        self.account_sid = account_sid
+        self.messages: list[dict] = []
+        # Scripted failures for the next creates: (http status, twilio code, message).
+        self.errors: list[tuple[int, int, str]] = []
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                params = {k: v[0] for k, v in form.items()}
+                status, payload = fake._create(self.path, params, self.headers.get("Authorization", ""))
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _create(self, path: str, params: dict, authorization: str):
+        expected = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        if path != expected:
+            return 404, {"code": 20404, "message": "The requested resource was not found", "status": 404}
+        if not authorization.startswith("Basic "):
+            return 401, {"code": 20003, "message": "Authenticate", "status": 401}
+        with self._lock:
+            if self.errors:
+                status, code, message = self.errors.pop(0)
+                return status, {"code": code, "message": message, "status": status,
+                                "more_info": f"https://www.twilio.com/docs/errors/{code}"}
+            sid = "SM" + uuid.uuid4().hex
+            message = {
+                "sid": sid, "account_sid": self.account_sid, "to": params.get("To"), "body": params.get("Body"),
+                "from": params.get("From"), "messaging_service_sid": params.get("MessagingServiceSid"),
+                "status": "accepted" if params.get("MessagingServiceSid") else "queued",
+                "status_callback": params.get("StatusCallback"), "num_segments": "1", "direction": "outbound-api",
+                "date_created": "Thu, 26 Nov 2026 10:00:00 +0000", "api_version": "2010-04-01",
+                "uri": f"{expected[:-5]}/{sid}.json",
+            }
+            self.messages.append(message)
+        return 201, message
+
+    def status_callback(self, message: dict, status: str, error_code: str | None = None,
+                        url: str | None = None) -> tuple[str, dict, str]:
+        """(url, params, signature) of the callback Twilio would send for this message."""
+        url = url or message["status_callback"]
+        params = {
+            "MessageSid": message["sid"], "SmsSid": message["sid"], "AccountSid": self.account_sid,
+            "MessageStatus": status, "SmsStatus": status, "To": message["to"], "ApiVersion": "2010-04-01",
+        }
+        if error_code:
+            params["ErrorCode"] = error_code
+        signature = RequestValidator(self.auth_token).compute_signature(url, params)
+        return url, params, signature
+
+    def send_status_callback(self, message: dict, status: str, error_code: str | None = None) -> int:
+        """POST the signed callback to the URL the app gave (a live server in tests)."""
+        url, params, signature = self.status_callback(message, status, error_code)
+        request = urllib.request.Request(url, data=urllib.parse.urlencode(params).encode(),
+                                         headers={"X-Twilio-Signature": signature})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+
+
+def signed_post(client, url: str, params, auth_token: str, *, signature: str | None = None, headers=None):
+    """POST form params to the app as Twilio would, signed over the public URL."""
+    from django.conf import settings
+
+    full = settings.PUBLIC_BASE_URL + url
+    sig = RequestValidator(auth_token).compute_signature(full, params) if signature is None else signature
+    extra = {"HTTP_X_TWILIO_SIGNATURE": sig} if sig else {}
+    return client.post(url, data=params, **extra, **(headers or {}))

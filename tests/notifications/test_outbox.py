@@ -1,0 +1,116 @@
+"""The outbox against a local fake Twilio server, through the real twilio SDK."""
+
+import pytest
+
+from diaries.models import Alert, Participant
+from notifications import services
+from notifications.models import OutboundMessage
+from notifications.transports.twilio import TwilioTransport
+from tests.fake_twilio import FakeTwilio
+
+pytestmark = pytest.mark.django_db
+ACCOUNT = "AC" + "a" * 32
+TOKEN = "fake-token"
+
+
+@pytest.fixture
+def twilio(settings):
+    settings.SMS_BACKEND = "twilio"
+    settings.TWILIO_ACCOUNT_SID = ACCOUNT
+    settings.TWILIO_AUTH_TOKEN = TOKEN
+    settings.TWILIO_MESSAGING_SERVICE_SID = "MG" + "b" * 32
+    with FakeTwilio(TOKEN, ACCOUNT) as fake:
+        settings.TWILIO_API_BASE = fake.base_url
+        yield fake
+
+
+def queued(participant, body="Diary time"):
+    return services.queue_message(participant=participant, kind="diary", body=body)
+
+
+def test_a_message_is_sent_once_with_its_status_callback(twilio, alice):
+    message = queued(alice)
+    assert services.send_message(message.pk) == "sent"
+    assert services.send_message(message.pk) == "not-claimed"  # a second run sends nothing
+    assert len(twilio.messages) == 1
+    sent = twilio.messages[0]
+    assert sent["to"] == alice.phone and sent["body"] == "Diary time"
+    assert sent["messaging_service_sid"] == "MG" + "b" * 32
+    assert sent["status_callback"] == f"https://eprp.test/sms/twilio/status/{message.pk}/"
+    message.refresh_from_db()
+    assert (message.status, message.provider_sid, message.attempts) == ("sent", sent["sid"], 1)
+
+
+def test_from_number_is_used_without_a_messaging_service(twilio, alice, settings):
+    settings.TWILIO_MESSAGING_SERVICE_SID = ""
+    settings.TWILIO_FROM_NUMBER = "+13125550999"
+    services.send_message(queued(alice).pk)
+    assert twilio.messages[0]["from"] == "+13125550999"
+
+
+def test_21610_marks_the_participant_opted_out(twilio, alice):
+    twilio.errors.append((400, 21610, "Attempt to send to unsubscribed recipient"))
+    message = queued(alice)
+    assert services.send_message(message.pk) == "failed"
+    message.refresh_from_db()
+    assert (message.status, message.error_code) == ("failed", "21610")
+    assert Participant.objects.get(pk=alice.pk).opted_out
+    assert services.queue_message(participant=alice, kind="diary", body="x") is None
+
+
+def test_a_500_is_retried_and_then_sent(twilio, alice):
+    twilio.errors.append((500, 20500, "Internal Server Error"))
+    message = queued(alice)
+    assert services.send_message(message.pk) == "retry"
+    message.refresh_from_db()
+    assert message.status == "queued" and message.error_code == "20500"
+    assert services.send_message(message.pk) == "sent"
+    assert len(twilio.messages) == 1
+    assert OutboundMessage.objects.get().attempts == 2
+
+
+def test_retries_stop_after_the_maximum(twilio, alice):
+    twilio.errors.extend([(503, 20503, "Service Unavailable")] * services.MAX_ATTEMPTS)
+    message = queued(alice)
+    results = [services.send_message(message.pk) for _ in range(services.MAX_ATTEMPTS)]
+    assert results == ["retry"] * (services.MAX_ATTEMPTS - 1) + ["failed"]
+    assert twilio.messages == []
+
+
+def test_an_invalid_number_fails_and_alerts_the_site(twilio, alice):
+    twilio.errors.append((400, 21211, "The 'To' number is not a valid phone number."))
+    assert services.send_message(queued(alice).pk) == "failed"
+    alert = Alert.objects.get(kind="undeliverable")
+    assert alert.site == alice.site and alert.participant == alice
+
+
+def test_unreachable_provider_is_retryable(settings, alice):
+    settings.SMS_BACKEND = "twilio"
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = ACCOUNT, TOKEN
+    settings.TWILIO_MESSAGING_SERVICE_SID = "MG" + "b" * 32
+    settings.TWILIO_API_BASE = "http://127.0.0.1:9"  # nothing listens on the discard port
+    assert services.send_message(queued(alice).pk) == "retry"
+
+
+def test_opted_out_after_queueing_nothing_leaves(twilio, alice):
+    from diaries import services as diary_services
+
+    message = queued(alice)
+    diary_services.record_sms_consent(participant=alice, opted_in=False, actor=alice, source="sms:STOP")
+    assert services.send_message(message.pk) == "cancelled"
+    assert twilio.messages == []
+
+
+def test_transport_is_the_twilio_sdk(twilio, alice):
+    sent = TwilioTransport().send(to=alice.phone, body="x", status_callback=None)
+    assert sent.provider_sid.startswith("SM")
+
+
+def test_stuck_queued_messages_are_requeued(alice, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    message = queued(alice)
+    OutboundMessage.objects.filter(pk=message.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
+    assert services.requeue_stuck_messages() == 1
