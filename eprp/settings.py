@@ -73,6 +73,26 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# Admin hardening: the admin site of diaries.admin_site (site scoping, no sponsors, 2FA
+# when ADMIN_REQUIRE_2FA), TOTP devices (django-otp), lockout after failed logins
+# (django-axes), sessions that end with the browser.
+INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "diaries.admin_site.StaffAdminConfig"
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static", "axes"]
+MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+                  "django_otp.middleware.OTPMiddleware")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AUTHENTICATION_BACKENDS = ["diaries.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+ADMIN_REQUIRE_2FA = os.environ.get("ADMIN_REQUIRE_2FA", "1" if PRODUCTION else "0") == "1"
+OTP_TOTP_ISSUER = "eprp"
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = 0.5  # hours
+# Lock the account, not the address: behind the production proxy every request carries the
+# proxy's address, so an address lockout would shut out every site at once.
+AXES_LOCKOUT_PARAMETERS = ["username"]
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
 ROOT_URLCONF = "eprp.urls"
 WSGI_APPLICATION = "eprp.wsgi.application"
 

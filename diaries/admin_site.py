@@ -1,0 +1,43 @@
+"""The admin site of the study team: who may enter it, and how they log in.
+
+settings.INSTALLED_APPS names `StaffAdminConfig` instead of django.contrib.admin, so
+`admin.site` is a `StaffAdminSite` everywhere (urls.py and every registration).
+No model is imported here: this module is loaded while the app registry is filled.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig
+
+
+class StaffAdminSite(admin.AdminSite):
+    site_header = "eprp: study administration"
+    site_title = "eprp admin"
+    index_title = "Participants, diaries and alerts"
+
+    def has_permission(self, request):
+        """Active staff, never a sponsor, and with ADMIN_REQUIRE_2FA a session verified by an OTP device."""
+        from . import roles
+
+        user = request.user
+        if not (user.is_active and user.is_staff) or roles.is_sponsor(user):
+            return False
+        if settings.ADMIN_REQUIRE_2FA:
+            return user.is_verified()
+        return True
+
+    @property
+    def login_form(self):
+        from .admin_login import StaffLoginForm, StaffOTPLoginForm
+
+        return StaffOTPLoginForm if settings.ADMIN_REQUIRE_2FA else StaffLoginForm
+
+    @property
+    def login_template(self):
+        return "otp/admin111/login.html" if settings.ADMIN_REQUIRE_2FA else None
+
+
+class StaffAdminConfig(AdminConfig):
+    default_site = "diaries.admin_site.StaffAdminSite"
