@@ -1,0 +1,143 @@
+"""export_transfer from the database: round trip through compute_endpoints, qs, manifest, blinding, formats."""
+
+import hashlib
+import json
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+import pytest
+from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from diaries import services
+from diaries.models import AuditEvent, Randomization
+from tests.conftest import CHICAGO, enroll
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def statistician(django_user_model):
+    user = django_user_model.objects.create_user("stat", "stat@example.org", "x")
+    ct = ContentType.objects.get_for_model(Randomization)
+    perm, _ = Permission.objects.get_or_create(codename="import_randomization", content_type=ct,
+                                               defaults={"name": "Can import the randomization"})
+    user.user_permissions.add(perm)
+    return user
+
+
+@pytest.fixture
+def trial(study, alice):
+    """alice and carol (Chicago, Day 1 2026-03-08) with run-in and two weeks of diaries."""
+    carol = enroll(study, "TRUE-AD-101-0003", phone="+13125550133", zone="America/Chicago",
+                   first_application_at=datetime(2026, 3, 8, 9, 0, tzinfo=CHICAGO))
+    for p, itch0, drop in ((alice, 8, 5), (carol, 7, 1)):
+        for offset in range(-7, 15):
+            d = date(2026, 3, 8) + timedelta(days=offset)
+            at = datetime(d.year, d.month, d.day, 20, 0, tzinfo=CHICAGO)
+            itch = itch0 if offset < 0 else max(itch0 - drop, 0)
+            services.record_answers(participant=p, instrument="ITCH_NRS", answers={1: itch}, channel="sms",
+                                    submitted_at=at)
+            services.record_answers(participant=p, instrument="PROMIS_SD8B",
+                                    answers={i: 3 for i in range(1, 9 if offset % 5 else 6)}, channel="web",
+                                    submitted_at=at + timedelta(minutes=2))
+    services.record_answers(participant=alice, instrument="ITCH_NRS", timepoint="H12", answers={1: 6},
+                            channel="sms", submitted_at=alice.first_application_at + timedelta(hours=12))
+    services.record_visit(participant=alice, week=2, visit_date=date(2026, 3, 23), actor="user:x")
+    return alice, carol
+
+
+def test_round_trip_export_then_compute_is_byte_identical(trial, tmp_path):
+    call_command("export_transfer", "--output", str(tmp_path / "t"))
+    call_command("compute_endpoints", "--input", str(tmp_path / "t"), "--output", str(tmp_path / "again"))
+    for name in ("adqs.csv", "responders.csv", "endpoint_summary.csv", "compliance.csv"):
+        assert (tmp_path / "t" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+    adqs = pd.read_csv(tmp_path / "t" / "adqs.csv", dtype=str, keep_default_na=False)
+    h12 = adqs[(adqs.USUBJID == "TRUE-AD-101-0001") & (adqs.PARAMCD == "ITCHH12") & (adqs.AVISITN == "1")]
+    assert h12[["AVAL", "BASE", "CHG"]].values.tolist() == [["6", "8", "-2"]]
+
+
+def test_exported_inputs_are_canonical_and_pseudonymised(trial, tmp_path):
+    call_command("export_transfer", "--output", str(tmp_path / "t"))
+    participants = (tmp_path / "t" / "participants.csv").read_text()
+    assert participants.splitlines()[0] == "USUBJID,SITEID,TZ,FIRST_APPLICATION,ARM,STRATUM,DISCONTINUED_ON"
+    assert "TRUE-AD-101-0001,101,America/Chicago,2026-03-08T15:00:00+00:00,,," in participants
+    diary = (tmp_path / "t" / "diary.csv").read_text().splitlines()
+    assert diary[1].startswith("TRUE-AD-101-0001,ITCH_NRS,DAILY,2026-03-01,1,8,2026-03-02T02:00:00+00:00")
+    everything = "".join(p.read_text(errors="ignore") for p in (tmp_path / "t").iterdir())
+    for phone in (trial[0].phone, trial[1].phone, trial[0].phone[2:]):
+        assert phone not in everything
+
+
+def test_qs_has_items_labels_and_derived_scores(trial, tmp_path):
+    call_command("export_transfer", "--output", str(tmp_path / "t"))
+    qs = pd.read_csv(tmp_path / "t" / "qs.csv", dtype=str, keep_default_na=False)
+    assert list(qs.columns) == ["STUDYID", "DOMAIN", "USUBJID", "QSSEQ", "QSTESTCD", "QSTEST", "QSCAT", "QSORRES",
+                                "QSSTRESC", "QSSTRESN", "QSDRVFL", "QSEVLINT", "QSDTC", "QSDY", "QSTPT"]
+    alice = qs[qs.USUBJID == "TRUE-AD-101-0001"]
+    assert alice.QSSEQ.astype(int).tolist() == list(range(1, len(alice) + 1))
+    first_night = alice[alice.QSDTC == "2026-03-01T20:02:00-06:00"]
+    sleep109 = first_night[first_night.QSTESTCD == "SLEEP109"].iloc[0]
+    assert (sleep109.QSORRES, sleep109.QSSTRESN) == ("Fair", "3")
+    raw = first_night[first_night.QSTESTCD == "PSDSB998"].iloc[0]
+    assert (raw.QSSTRESN, raw.QSDRVFL, raw.QSDY) == ("24", "Y", "-7")
+    assert first_night[first_night.QSTESTCD == "PSDSB999"].iloc[0].QSSTRESN == "54.3"
+    prorated = alice[(alice.QSTESTCD == "PSDSB998") & (alice.QSDY == "-5")].iloc[0]  # 5 items of 3: 15*8/5 = 24
+    assert prorated.QSSTRESN == "24"
+    assert set(alice[alice.QSTESTCD == "ITCH01"].QSTPT) == {"EVENING", "HOUR 12"}
+
+
+def test_manifest_lists_every_file_with_rows_and_checksum_and_the_export_is_audited(trial, tmp_path):
+    call_command("export_transfer", "--output", str(tmp_path / "t"), "--format", "csv,parquet,xlsx,xpt")
+    manifest = json.loads((tmp_path / "t" / "manifest.json").read_text())
+    names = [f["name"] for f in manifest["files"]]
+    assert names == sorted(names) and "manifest.json" not in names
+    assert {"adqs.xpt", "qs.xpt", "adqs.parquet", "diary.xlsx"} <= set(names)
+    for f in manifest["files"]:
+        assert hashlib.sha256((tmp_path / "t" / f["name"]).read_bytes()).hexdigest() == f["sha256"]
+    qs_rows = len((tmp_path / "t" / "qs.csv").read_text().splitlines()) - 1
+    assert next(f["rows"] for f in manifest["files"] if f["name"] == "qs.csv") == qs_rows
+    assert pd.read_parquet(tmp_path / "t" / "adqs.parquet").shape[0] == next(
+        f["rows"] for f in manifest["files"] if f["name"] == "adqs.csv")
+    import pyreadstat
+
+    frame, meta = pyreadstat.read_xport(str(tmp_path / "t" / "adqs.xpt"))
+    assert "AVAL" in frame.columns and len(frame) > 0
+    event = AuditEvent.objects.get(action="export.transfer")
+    assert event.after["files"] == manifest["files"]
+
+
+def test_blinded_without_randomization_and_unblinded_with_it(trial, tmp_path, statistician):
+    alice, carol = trial
+    rand = tmp_path / "rand.csv"
+    rand.write_text("USUBJID,ARM,STRATUM\nTRUE-AD-101-0001,RUX15,A\nTRUE-AD-101-0003,VEHICLE,A\n")
+    call_command("import_randomization", str(rand), "--user", "stat")
+    call_command("export_transfer", "--output", str(tmp_path / "blind"))
+    assert set(pd.read_csv(tmp_path / "blind" / "endpoint_summary.csv", dtype=str).ARM) == {"ALL"}
+    call_command("export_transfer", "--output", str(tmp_path / "open"), "--unblinded-as", "stat")
+    summary = pd.read_csv(tmp_path / "open" / "endpoint_summary.csv", dtype=str, keep_default_na=False)
+    assert set(summary.ARM) == {"RUX15", "VEHICLE"}
+    assert "RUX15" not in json.dumps([e.after for e in AuditEvent.objects.filter(action="randomization.import")])
+
+
+def test_randomization_import_needs_the_unblinded_permission_and_is_all_or_nothing(trial, tmp_path, statistician,
+                                                                                    django_user_model):
+    django_user_model.objects.create_user("coordinator", "c@example.org", "x", is_staff=True)
+    rand = tmp_path / "rand.csv"
+    rand.write_text("USUBJID,ARM,STRATUM\nTRUE-AD-101-0001,RUX15,A\n")
+    with pytest.raises(CommandError, match="unblinded"):
+        call_command("import_randomization", str(rand), "--user", "coordinator")
+    rand.write_text("USUBJID,ARM,STRATUM\nTRUE-AD-101-0001,RUX15,A\nNOPE,RUX15,A\nTRUE-AD-101-0003,PLACEBO,\n")
+    with pytest.raises(CommandError) as refused:
+        call_command("import_randomization", str(rand), "--user", "stat")
+    assert "line 3: unknown subject 'NOPE'" in str(refused.value)
+    assert "line 4: unknown arm 'PLACEBO'" in str(refused.value)
+    assert not Randomization.objects.exists()
+
+
+def test_unknown_format_is_refused(trial, tmp_path):
+    with pytest.raises(CommandError, match="unknown format"):
+        call_command("export_transfer", "--output", str(tmp_path / "t"), "--format", "sas7bdat")
+    assert not (tmp_path / "t").exists()
