@@ -139,7 +139,8 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
         values = frame[column]
         present = values[values != ""]
         numbers = pd.to_numeric(present, errors="coerce")
-        if len(present) and not numbers.isna().any() and column not in TEXT_COLUMNS and not column.endswith(("ID", "CD")):
+        text = column in TEXT_COLUMNS or column.endswith(("ID", "CD"))
+        if len(present) and not numbers.isna().any() and not text:
             frame[column] = pd.to_numeric(values.replace("", np.nan))
     return frame
 
