@@ -13,5 +13,6 @@ urlpatterns = [
     path("diary/", include("diaries.urls")),
     path("sms/", include("notifications.urls")),
     path("health/", health, name="health"),
+    path("api/v1/", include("eprp.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
 ]

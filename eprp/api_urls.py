@@ -1,0 +1,3 @@
+"""/api/v1/: the sponsor exports API and the patient API for mobile apps."""
+
+urlpatterns: list = []
