@@ -29,6 +29,7 @@ from .web_texts import (
     LANGUAGES,
     city_of,
     format_date,
+    format_day,
     format_short_date,
     format_time,
     format_when,
@@ -55,8 +56,9 @@ def _secure(response: HttpResponse) -> HttpResponse:
     # Diary pages hold health data: never kept by the browser or a shared proxy (back button included).
     add_never_cache_headers(response)
     response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
-    # The link token must not leak to another site through Referer.
-    response["Referrer-Policy"] = "no-referrer"
+    # The link token must not leak to another site through Referer. Not "no-referrer": with it
+    # Chrome sends `Origin: null` on form posts and Django's CSRF check refuses them.
+    response["Referrer-Policy"] = "same-origin"
     response["X-Frame-Options"] = "DENY"
     return response
 
@@ -134,7 +136,9 @@ def open_link(request, token: str):
         opened = links.open_link(token)
     except links.LinkError as exc:
         return _link_problem(request, exc)
-    lang = request.session.get(SESSION_LANG)
+    # The language toggle survives only for the same participant tapping their link again.
+    same = request.session.get(SESSION_PARTICIPANT) == str(opened.participant.pk)
+    lang = request.session.get(SESSION_LANG) if same else None
     # A new session key for every link: nothing of an earlier session (or someone else's) survives.
     request.session.flush()
     request.session[SESSION_PARTICIPANT] = str(opened.participant.pk)
@@ -581,11 +585,12 @@ def history(request, visit: Visit):
     p, lang = visit.participant, visit.lang
     # Only the session's participant, only current records: superseded answers are not "mine" any more.
     records = DiaryRecord.objects.current().filter(participant=p).order_by("-diary_date", "timepoint", "instrument")
+    this_year = visit.local(visit.now).year
     days: dict[tuple, dict] = {}
     for r in records:
         row = days.setdefault((r.diary_date, r.timepoint), {
-            "date": format_date(r.diary_date, lang), "h12": r.timepoint == Timepoint.H12, "itch": None,
-            "sleep": None, "via": set()})
+            "date": format_day(r.diary_date, lang, this_year=this_year), "h12": r.timepoint == Timepoint.H12,
+            "itch": None, "sleep": None, "via": set()})
         if r.instrument == "ITCH_NRS":
             row["itch"] = r.derived.get("itch")
         else:
@@ -620,7 +625,9 @@ def itch_chart(points: list[tuple], lang: str) -> dict | None:
         "width": width, "height": height, "left": left, "right": width - right, "bottom": top + plot_h,
         "top": top, "polyline": " ".join(f"{p['x']},{p['y']}" for p in dots), "dots": dots,
         "gridlines": [{"y": y(v), "label": v} for v in (0, 5, 10)],
-        "first_label": format_short_date(first, lang), "last_label": format_short_date(last, lang),
+        "first_label": format_short_date(first, lang), "first_x": dots[0]["x"] if len(dots) == 1 else left,
+        "first_anchor": "middle" if len(dots) == 1 else "start",
+        "last_label": format_short_date(last, lang) if last != first else "",
         "label_y": height - 8,
         "desc": t(lang, "chart_desc", first=format_date(first, lang), last=format_date(last, lang)),
     }

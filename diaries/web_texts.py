@@ -79,8 +79,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "chart_desc": "Worst itch each day, from 0 (no itch) to 10, {first} to {last}.",
         "col_date": "Date",
         "col_itch": "Itch (0\u201310)",
-        "col_sleep": "Sleep questions",
-        "col_via": "Sent by",
+        "col_sleep": "Sleep",
+        "col_via": "Via",
         "sleep_answered": "{n} of 8 answered",
         "via_web": "web",
         "via_sms": "text message",
@@ -172,8 +172,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "chart_desc": "La peor picazón de cada día, de 0 (sin picazón) a 10, del {first} al {last}.",
         "col_date": "Fecha",
         "col_itch": "Picazón (0\u201310)",
-        "col_sleep": "Preguntas de sueño",
-        "col_via": "Enviado por",
+        "col_sleep": "Sueño",
+        "col_via": "Vía",
         "sleep_answered": "{n} de 8 respondidas",
         "via_web": "web",
         "via_sms": "mensaje de texto",
@@ -240,6 +240,13 @@ def format_short_date(d: date, lang: str) -> str:
     lang = language_or_default(lang)
     month = _MONTHS[lang][d.month - 1][:3]
     return f"{d.day} {month}" if lang == "es" else f"{month} {d.day}"
+
+
+def format_day(d: date, lang: str, *, this_year: int | None = None) -> str:
+    """A compact date for tables: "Thu, Nov 26" / "jue, 26 nov", with the year when it is not this year."""
+    lang = language_or_default(lang)
+    day = f"{_WEEKDAYS[lang][d.weekday()][:3]}, {format_short_date(d, lang)}"
+    return day if d.year == this_year else f"{day} {d.year}"
 
 
 def format_time(dt: datetime, lang: str) -> str:

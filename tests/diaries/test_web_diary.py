@@ -270,9 +270,9 @@ def test_another_participant_never_sees_alices_data(alice, bob, client):
         complete_diary(bob_client, itch=2)
         for url in ["/diary/history/", f"/diary/history/?participant={alice.pk}", f"/diary/?participant={alice.pk}"]:
             page = text(bob_client.get(url))
-            assert "martes, 10 de marzo" not in page and "TRUE-AD-101-0001" not in page
+            assert "10 mar" not in page and "TRUE-AD-101-0001" not in page
         history = text(bob_client.get("/diary/history/"))
-        assert "sábado, 21 de marzo de 2026" in history
+        assert "sáb, 21 mar" in history
         # No page takes a participant id: other ids in the path are simply not found.
         assert bob_client.get(f"/diary/{alice.pk}/").status_code == 404
         assert bob_client.get(f"/diary/history/{alice.pk}/").status_code == 404
@@ -437,7 +437,7 @@ def test_diary_pages_send_csp_no_store_and_no_inline_script_or_style(alice, clie
         assert "unsafe-inline" not in csp
         assert "no-store" in response["Cache-Control"]
         assert response["X-Frame-Options"] == "DENY"
-        assert response["Referrer-Policy"] == "no-referrer"
+        assert response["Referrer-Policy"] == "same-origin"
         html = text(response)
         assert "<script" not in html and " style=" not in html and "<style" not in html
         assert re.search(r'<html lang="(en|es)">', html)
@@ -455,7 +455,7 @@ def test_history_lists_only_current_records_and_draws_the_itch_chart(alice, clie
     assert "<svg" in history and 'role="img"' in history and "<polyline" in history
     assert history.count("<circle") == 2
     assert "Mar 10: 5" in history and "Mar 11: 2" in history and "Mar 10: 7" not in history
-    assert "Tuesday, March 10, 2026" in history and "8 of 8 answered" in history
+    assert "Tue, Mar 10" in history and "Wed, Mar 11" in history and "8 of 8 answered" in history
 
 
 def test_audit_trail_records_the_link_the_answers_by_web_and_the_logout(alice, client):
