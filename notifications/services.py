@@ -172,8 +172,14 @@ class Inbound:
             num_media = int(params.get("NumMedia") or 0)
         except ValueError:
             num_media = 0
-        body = (params.get("Body") or "")[:MAX_BODY]
-        return cls(params.get("MessageSid", "").strip(), params.get("From", "").strip(), body, num_media)
+        body = _storable(params.get("Body") or "")[:MAX_BODY]
+        return cls(_storable(params.get("MessageSid", "")).strip()[:64], _storable(params.get("From", "")).strip(),
+                   body, num_media)
+
+
+def _storable(text: str) -> str:
+    # PostgreSQL text cannot hold NUL: keep that the byte was there, without failing the text.
+    return text.replace("\x00", "\ufffd")
 
 
 def receive_sms(*, inbound: Inbound, now: datetime | None = None) -> str:
