@@ -127,7 +127,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "window_hours": "El diario abre todas las tardes de {opens} a {closes}.",
         "diary_starts": "Su diario empieza el {date}.",
         "diary_closed": "Su diario está cerrado. Gracias por participar.",
-        "daily_ended": "El diario diario ha terminado. Aún puede contarnos cómo está su piel.",
+        "daily_ended": "El diario de cada día ha terminado. Aún puede contarnos cómo está su piel.",
         "question_of": "Pregunta {n} de {total}",
         "next": "Siguiente",
         "back": "Atrás",
