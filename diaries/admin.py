@@ -217,7 +217,7 @@ class ParticipantAdmin(SiteScopedAdmin):
 
     @admin.display(description="Day 1")
     def day1(self, obj):
-        return obj.day1
+        return obj.day1.isoformat() if obj.day1 else "-"
 
     @admin.display(description="Next visit")
     def next_visit(self, obj):
@@ -244,7 +244,8 @@ class ParticipantAdmin(SiteScopedAdmin):
 
     @admin.display(description="Last entry")
     def last_entry(self, obj):
-        return self._compliance(obj).last_entry or "-"
+        last = self._compliance(obj).last_entry
+        return last.isoformat() if last else "-"
 
     @admin.display(description="Alerts not closed", ordering="n_unresolved")
     def unresolved_alerts(self, obj):
