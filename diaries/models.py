@@ -336,3 +336,97 @@ class DiaryLink(models.Model):
 
     def __str__(self):
         return f"{self.participant} link {self.created_at:%Y-%m-%d %H:%M}"
+
+
+# --- the patient API for mobile apps (diaries/patient_auth.py, diaries/patient_api.py) --------
+
+
+class SignInCode(models.Model):
+    """A one-time code texted to a participant to sign in to the app; only its keyed hash is kept.
+
+    Dead once used, expired, superseded by a newer code, or after too many wrong tries.
+    """
+
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="signin_codes")
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["participant", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.participant} code {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class PatientToken(models.Model):
+    """An app's credential for one participant: random, shown once, stored as a SHA-256 hash.
+
+    Kept apart from rest_framework.authtoken (staff and sponsors), so no staff credential
+    opens a patient route and no patient credential opens anything else.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="app_tokens")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_prefix = models.CharField(max_length=12, help_text="The token's first characters, to recognise it")
+    device = models.CharField(max_length=200, blank=True, help_text="What the app said it runs on")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.CharField(max_length=120, blank=True, help_text="user:<name> or participant:<USUBJID>")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.participant} app token {self.key_prefix}…"
+
+
+class PushPlatform(models.TextChoices):
+    IOS = "ios", "iOS (APNs)"
+    ANDROID = "android", "Android (FCM)"
+
+
+class PushDevice(models.Model):
+    """A push notification address an app registered; no push transport uses it yet."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="push_devices")
+    platform = models.CharField(max_length=10, choices=PushPlatform.choices)
+    token = models.CharField(max_length=4096)
+    created_at = models.DateTimeField()
+    last_registered_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_registered_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "platform", "token"], name="push_device_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.participant} {self.platform} device"
+
+
+class AppSubmission(models.Model):
+    """The first response to an app request with an Idempotency-Key: a retry gets it back, nothing new."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="app_submissions")
+    idempotency_key = models.CharField(max_length=255)
+    endpoint = models.CharField(max_length=40)
+    request_hash = models.CharField(max_length=64, help_text="SHA-256 of the request: a reused key must match")
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "idempotency_key"], name="app_submission_key_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.participant} {self.endpoint} {self.idempotency_key}"

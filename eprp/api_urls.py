@@ -1,3 +1,8 @@
 """/api/v1/: the sponsor exports API and the patient API for mobile apps."""
 
-urlpatterns: list = []
+from django.urls import include, path
+
+urlpatterns: list = [
+    path("patient/", include("diaries.patient_api_urls")),
+    path("", include("analysis.api_urls")),
+]

@@ -205,6 +205,22 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {"TITLE": "eprp API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "PatientItemKindEnum": ["nrs", "options"],
+    "PatientReportKindEnum": ["cleared", "recurred", "spread"],
+    "PatientEventKindEnum": ["cleared", "recurred", "stopped"],
+}
+
+# Patient app sign-in (diaries/patient_auth.py). Limits are (requests, seconds) windows,
+# counted in the default cache; behind a proxy set REST_FRAMEWORK["NUM_PROXIES"] so the
+# per-address limits see the client, not the proxy.
+PATIENT_SIGNIN_CODE_TTL = int(os.environ.get("PATIENT_SIGNIN_CODE_TTL", 10 * 60))
+PATIENT_SIGNIN_MAX_ATTEMPTS = 5
+PATIENT_SIGNIN_PHONE_LIMITS = [(3, 15 * 60), (10, 24 * 3600)]
+PATIENT_SIGNIN_IP_LIMITS = [(20, 15 * 60)]
+PATIENT_TOKEN_IP_LIMITS = [(30, 15 * 60)]
+PATIENT_SIGNIN_MIN_SECONDS = 0.1  # every code request takes at least this long, enrolled number or not
+PATIENT_TOKEN_TTL = int(os.environ.get("PATIENT_TOKEN_TTL", 30 * 24 * 3600))
 
 LOGGING = {
     "version": 1,

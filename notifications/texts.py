@@ -78,6 +78,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "stop_treatment": "{program}: please stop applying the study cream today. Reply FLARE if patches come back.",
         "keep_treating": "{program}: keep applying the study cream until {until}, then stop.",
         "visit_reminder": "{program}: reminder, your study visit at {site} is {when}. Questions? Call {phone}.",
+        # The app's sign-in code (diaries/patient_auth.py); the code leads so a lock screen shows it.
+        "signin_code": (
+            "{code} is your {program} app sign-in code. Do not share it. If you did not ask for it, ignore this."
+        ),
     },
     "es": {
         "opt_out": "{program}: se ha dado de baja y no recibirá más mensajes. Responda START o ALTA para volver.",
@@ -154,6 +158,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "keep_treating": "{program}: siga aplicando la crema del estudio hasta el {until} y luego pare.",
         "visit_reminder": (
             "{program}: recordatorio, su visita del estudio en {site} es {when}. ¿Preguntas? Llame al {phone}."
+        ),
+        "signin_code": (
+            "{code} es su código para entrar en la aplicación {program}. No lo comparta. "
+            "Si no lo pidió, ignore este mensaje."
         ),
     },
 }

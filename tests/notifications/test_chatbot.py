@@ -762,7 +762,7 @@ SAMPLES = {
     "hours": " (Mon-Fri 8am-5pm)", "link": "https://eprp.test/d/x", "when": "today at 5:00 PM", "date": "Tue 4 Mar",
     "until": "Fri 7 Mar", "closes": "3:00 AM", "itch": 7, "sleep": "3 2 4 1 5 3 2 2", "n": 8, "k": 1, "max": 5,
     "lo": 0, "hi": 10, "low": "No itch", "high": "Worst itch imaginable", "question": "Q?", "text": "Q?",
-    "options": "1 Never, 2 Rarely, 3 Sometimes, 4 Often, 5 Always",
+    "options": "1 Never, 2 Rarely, 3 Sometimes, 4 Often, 5 Always", "code": "123456",
 }  # fmt: skip
 # Texts that embed a question from the study configuration may take two segments.
 LONG_BY_DESIGN = {"diary_prompt", "reminder", "h12_prompt", "promis_question", "promis_reask", "itch_saved"}
