@@ -28,6 +28,18 @@ class StaffAdminSite(admin.AdminSite):
             return user.is_verified()
         return True
 
+    def index(self, request, extra_context=None):
+        """The home page starts with what a coordinator looks for: who missed diaries, open alerts, charts."""
+        from . import roles
+        from .models import Alert, AlertStatus
+
+        sites = roles.scoped_sites(request.user).order_by("number") if request.user.has_perm(
+            "diaries.view_participant") else []
+        shortcuts = [
+            (site, Alert.objects.filter(site=site, status=AlertStatus.OPEN).count()) for site in sites
+        ]
+        return super().index(request, {**(extra_context or {}), "site_shortcuts": shortcuts})
+
     @property
     def login_form(self):
         from .admin_login import StaffLoginForm, StaffOTPLoginForm

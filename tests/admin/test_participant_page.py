@@ -164,3 +164,15 @@ def test_resend_reminder_goes_through_the_sms_service_when_it_exists(client, coo
 def test_not_available_yet_is_an_error_not_a_crash():
     with pytest.raises(admin_views.NotAvailableYet):
         raise admin_views.NotAvailableYet("x")
+
+
+def test_the_home_page_leads_to_who_missed_diaries(client, coordinator, charlie_staff, site_a_data):
+    client.force_login(coordinator)
+    body = client.get("/admin/").content.decode()
+    site_a = site_a_data["site"]
+    assert "Your sites" in body and "101 Lakeside Dermatology Research" in body
+    assert f"?site__id__exact={site_a.pk}&amp;compliance=lt80" in body
+    assert "Open alerts (1)" in body
+    client.force_login(charlie_staff)
+    body = client.get("/admin/").content.decode()
+    assert "201 Centrum Dermatologii Wola" in body and "Lakeside" not in body
