@@ -19,7 +19,13 @@ from datetime import date, datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation.trans_real import parse_accept_lang_header
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
@@ -28,7 +34,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import audit, patient_auth, phones, services, windows
+from . import audit, patient_auth, services, windows
 from .models import (
     AppSubmission,
     Channel,
@@ -134,6 +140,7 @@ REFUSAL_EXAMPLE = OpenApiExample(
 
 def _common(responses: dict) -> dict:
     base = {
+        400: OpenApiResponse(PatientErrors, description="A parameter or the body is not valid; each error names it."),
         401: OpenApiResponse(PatientErrors, description="No token, or an invalid, expired or revoked one."),
         403: OpenApiResponse(PatientErrors, description="Not a participant token."),
     }
@@ -158,6 +165,21 @@ class PatientAPIView(APIView):
 
     def get_exception_handler(self):
         return patient_exception_handler
+
+    # The query parameters each method documents; anything else is refused, so a typo such as
+    # ?language=es is an error the app developer sees, not a silent English page.
+    query_parameters: dict[str, set[str]] = {}
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        unknown = sorted(set(request.query_params) - self.query_parameters.get(request.method, set()))
+        if unknown:
+            raise exceptions.ValidationError({name: [exceptions.ErrorDetail(
+                "Not a parameter of this route.", "unknown_parameter")] for name in unknown[:10]})
+        lang = request.query_params.get("lang")
+        if lang is not None and lang not in LANGUAGES:
+            raise exceptions.ValidationError({"lang": [exceptions.ErrorDetail(
+                f"One of {', '.join(LANGUAGES)}.", "invalid_choice")]})
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -212,6 +234,17 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field({
+    "type": "object", "minProperties": 1, "maxProperties": 50,
+    "propertyNames": {"pattern": "^[1-9][0-9]{0,2}$"}, "additionalProperties": {"type": "integer"},
+    "description": "Item number -> option number. Which items and options exist comes from the study "
+                   "configuration: GET today lists them.",
+    "example": {"1": 7},
+})
+class AnswersField(serializers.DictField):
+    child = StrictIntegerField()
+
+
 class StrictBooleanField(serializers.BooleanField):
     def to_internal_value(self, data):
         if not isinstance(data, bool):
@@ -219,11 +252,35 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
+def pattern_field(pattern: str, message: str, **schema):
+    """A string field that must match `pattern` whole, documented with the same pattern."""
+
+    @extend_schema_field({"type": "string", "pattern": pattern, **schema})
+    class PatternField(serializers.CharField):
+        def __init__(self, **kwargs):
+            super().__init__(trim_whitespace=False, **kwargs)
+
+        def to_internal_value(self, data):
+            value = super().to_internal_value(data)
+            # fullmatch: `$` alone would let a trailing newline through.
+            if not re.fullmatch(pattern.removeprefix("^").removesuffix("$"), value):
+                raise serializers.ValidationError(exceptions.ErrorDetail(message, "invalid"))
+            return value
+
+    return PatternField
+
+
+PhoneField = pattern_field(r"^\+[1-9][0-9]{6,14}$", "Not a phone number in E.164 form (+ and country code).",
+                           example="+13125550111")
+CodeField = pattern_field(r"^[0-9]{6}$", "The code has 6 digits.", example="042917")
+PushTokenField = pattern_field(r"^[A-Za-z0-9_:.\-]{16,4096}$", "Not an APNs or FCM token.")
+
+
 # --- sign-in -------------------------------------------------------------------------------------
 
 
 class PatientCodeRequest(serializers.Serializer):
-    phone = serializers.CharField(max_length=32, help_text="E.164, e.g. +13125550111.")
+    phone = PhoneField(help_text="E.164, e.g. +13125550111.")
 
 
 class PatientCodeAccepted(serializers.Serializer):
@@ -231,8 +288,8 @@ class PatientCodeAccepted(serializers.Serializer):
 
 
 class PatientTokenRequest(serializers.Serializer):
-    phone = serializers.CharField(max_length=32)
-    code = serializers.CharField(max_length=12, help_text="The 6-digit code from the text message.")
+    phone = PhoneField()
+    code = CodeField(help_text="The 6-digit code from the text message.")
     device = serializers.CharField(max_length=200, required=False, allow_blank=True,
                                    help_text="Optional, shown to site staff: e.g. 'iPhone 15, iOS 18.2, app 1.4'.")
 
@@ -271,9 +328,6 @@ class CodeView(AuthView):
         data = _valid(PatientCodeRequest, request.data)
         try:
             patient_auth.request_code(phone=data["phone"], ip=patient_auth.client_ip(request))
-        except phones.InvalidPhone as exc:
-            raise exceptions.ValidationError({"phone": [exceptions.ErrorDetail(
-                "Not a phone number in E.164 form (+ and country code).", "invalid")]}) from exc
         except patient_auth.RateLimited as exc:
             self.rate_limited(exc)
         return Response({"detail": CODE_SENT}, status=status.HTTP_202_ACCEPTED)
@@ -530,6 +584,8 @@ def today_for(p: Participant, now: datetime, lang: str) -> dict:
 
 
 class TodayView(PatientAPIView):
+    query_parameters = {"GET": {"lang"}}
+
     @extend_schema(
         tags=[TAG], operation_id="patient_today", parameters=[LANG_PARAM], responses=_common({200: PatientToday}),
         summary="What is open now, with the questionnaires to show",
@@ -600,8 +656,8 @@ class PatientAnswerSetRequest(serializers.Serializer):
     instrument = serializers.ChoiceField(choices=Instrument.choices)
     timepoint = serializers.ChoiceField(choices=Timepoint.choices, default=Timepoint.DAILY,
                                         help_text="DAILY (the evening diary) or H12 (ITCH_NRS only).")
-    answers = serializers.DictField(
-        child=StrictIntegerField(), allow_empty=False,
+    answers = AnswersField(
+        allow_empty=False,
         help_text="Every item of the instrument: item number (as a string key) -> the option number shown.")
     client_time = serializers.DateTimeField(required=False, allow_null=True,
                                             help_text="Informational only: echoed back, never used. The server "
@@ -681,6 +737,8 @@ def _refusal(p: Participant, exc: Exception, timepoint: str, now: datetime) -> R
 
 
 class AnswersView(PatientAPIView):
+    query_parameters = {"POST": {"lang"}}
+
     @extend_schema(
         tags=[TAG], operation_id="patient_answers", request=PatientAnswerSetRequest,
         parameters=[IDEMPOTENCY_PARAM, LANG_PARAM],
@@ -764,8 +822,27 @@ class HistoryPages(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    class Query(serializers.Serializer):
+        page = serializers.IntegerField(min_value=1, required=False)
+        page_size = serializers.IntegerField(min_value=1, max_value=200, required=False)
+
+    def paginate_queryset(self, queryset, request, view=None):
+        # Strict, as documented: DRF would quietly ignore a page_size of "false".
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        limits = {"page": {"minimum": 1}, "page_size": {"minimum": 1, "maximum": self.max_page_size}}
+        for parameter in parameters:
+            parameter["schema"].update(limits.get(parameter["name"], {}))
+        return parameters
+
 
 class HistoryView(PatientAPIView):
+    query_parameters = {"GET": {"lang", "page", "page_size"}}
+
     pagination_class = HistoryPages  # read by the schema generator
 
     @extend_schema(
@@ -834,6 +911,8 @@ def _report_out(e: TreatmentEvent, p: Participant) -> dict:
 
 
 class ReportsView(PatientAPIView):
+    query_parameters = {"POST": {"lang"}}
+
     @extend_schema(
         tags=[TAG], operation_id="patient_reports_list", summary="My skin reports (long-term phase)",
         responses=_common({200: PatientReportOut(many=True)}),
@@ -913,7 +992,7 @@ class ReportsView(PatientAPIView):
 
 class PatientDeviceRequest(serializers.Serializer):
     platform = serializers.ChoiceField(choices=PushPlatform.choices)
-    token = serializers.CharField(max_length=4096, help_text="The APNs device token or FCM registration token.")
+    token = PushTokenField(help_text="The APNs device token or FCM registration token.")
 
 
 class PatientDeviceOut(serializers.Serializer):

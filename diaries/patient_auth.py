@@ -118,14 +118,17 @@ def _code_hash(participant_id: Any, code: str) -> str:
 def request_code(*, phone: str, ip: str) -> None:
     """Text a sign-in code to an enrolled participant who may be texted; silent for anyone else.
 
-    Raises phones.InvalidPhone (a malformed number says nothing about enrollment) and
-    RateLimited (counted alike for enrolled and unknown numbers).
+    Raises RateLimited, counted alike for enrolled and unknown numbers. A number that is no
+    valid phone number is simply not enrolled: the same silence, the same limits.
     """
     from notifications.services import can_text, queue_message
     from notifications.texts import render
 
     started = time.monotonic()
-    e164 = phones.normalize(phone)
+    try:
+        e164 = phones.normalize(phone)
+    except phones.InvalidPhone:
+        e164 = phone.strip()
     _check("code-ip", ip, setting("PATIENT_SIGNIN_IP_LIMITS"))
     phone_hash = phones.lookup_hash(e164)
     _check("code-phone", phone_hash, setting("PATIENT_SIGNIN_PHONE_LIMITS"))

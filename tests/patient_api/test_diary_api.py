@@ -98,7 +98,12 @@ def test_language_follows_the_query_then_accept_language(bob_app):
         assert bob_app.get(BASE + "today?lang=en").json()["open"][0]["items"][0]["anchor_low"] == "No itch"
         r = bob_app.get(BASE + "today?lang=es", HTTP_ACCEPT_LANGUAGE="en")
         assert r.json()["language"] == "es"
-        assert bob_app.get(BASE + "today?lang=fr", HTTP_ACCEPT_LANGUAGE="de, pt;q=0.5").json()["language"] == "es"
+        assert bob_app.get(BASE + "today", HTTP_ACCEPT_LANGUAGE="de, pt;q=0.5").json()["language"] == "es"
+        r = bob_app.get(BASE + "today?lang=fr")
+        assert r.status_code == 400 and r.json()["errors"][0] == {
+            "field": "lang", "code": "invalid_choice", "message": "One of en, es."}
+        r = bob_app.get(BASE + "today?language=en")
+        assert r.status_code == 400 and r.json()["errors"][0]["code"] == "unknown_parameter"
 
 
 def test_outside_the_window_is_409_with_the_next_opening_in_local_time(alice, alice_app):
