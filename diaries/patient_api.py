@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.translation.trans_real import parse_accept_lang_header
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -185,7 +186,7 @@ class PatientAPIView(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         # Health data: never kept by a shared proxy or the device's HTTP cache.
         response["Cache-Control"] = "no-store, private"
-        response["Vary"] = "Authorization, Accept-Language"
+        patch_vary_headers(response, ["Authorization", "Accept-Language"])
         return response
 
     @property
@@ -235,10 +236,10 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 @extend_schema_field({
-    "type": "object", "minProperties": 1, "maxProperties": 50,
-    "propertyNames": {"pattern": "^[1-9][0-9]{0,2}$"}, "additionalProperties": {"type": "integer"},
-    "description": "Item number -> option number. Which items and options exist comes from the study "
-                   "configuration: GET today lists them.",
+    # OpenAPI 3.0 has no propertyNames: that keys are item numbers ("1", "2", ...) is said in words.
+    "type": "object", "minProperties": 1, "maxProperties": 50, "additionalProperties": {"type": "integer"},
+    "description": "Item number (\"1\", \"2\", ...) -> option number. Which items and options exist comes from "
+                   "the study configuration: GET today lists them.",
     "example": {"1": 7},
 })
 class AnswersField(serializers.DictField):
@@ -643,7 +644,10 @@ def _replay_or_perform(request, p: Participant, endpoint: str, fingerprint: dict
                                              created_at=timezone.now())
                 return Response(body, status=code)
     except IntegrityError:
-        prior = AppSubmission.objects.get(participant=p, idempotency_key=key)
+        # The same key committed by a parallel copy of this request between our check and insert.
+        prior = AppSubmission.objects.filter(participant=p, idempotency_key=key).first()
+        if prior is None:
+            raise
     if prior.endpoint != endpoint or prior.request_hash != request_hash:
         raise KeyReused()
     return Response(prior.response, status=prior.status_code, headers={"Idempotent-Replayed": "true"})

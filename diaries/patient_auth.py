@@ -147,18 +147,35 @@ def request_code(*, phone: str, ip: str) -> None:
             queue_message(participant=participant, kind="signin_code", body=body)
             audit.log(actor=participant, action="app.signin_code", obj=participant, at=now)
     # The same time for every number: an enrolled one does a few more writes than an unknown one.
+    _pad(started)
+
+
+def _pad(started: float) -> None:
+    """Answer no sooner than PATIENT_SIGNIN_MIN_SECONDS after `started`, whatever was found."""
     remaining = setting("PATIENT_SIGNIN_MIN_SECONDS") - (time.monotonic() - started)
     if remaining > 0:
         time.sleep(remaining)
 
 
 def exchange_code(*, phone: str, code: str, ip: str, device: str = "") -> tuple[PatientToken, str]:
-    """A token for the participant the code was texted to; SignInFailed for anything else."""
+    """A token for the participant the code was texted to; SignInFailed for anything else.
+
+    Every failure takes at least PATIENT_SIGNIN_MIN_SECONDS, enrolled number or not.
+    """
     _check("token-ip", ip, setting("PATIENT_TOKEN_IP_LIMITS"))
+    started = time.monotonic()
+    try:
+        return _exchange(phone=phone, code=code, device=device)
+    except SignInFailed:
+        _pad(started)
+        raise
+
+
+def _exchange(*, phone: str, code: str, device: str) -> tuple[PatientToken, str]:
     try:
         e164 = phones.normalize(phone)
-    except phones.InvalidPhone as exc:
-        raise SignInFailed() from exc
+    except phones.InvalidPhone:
+        e164 = phone.strip()
     participant = Participant.objects.filter(phone_hash=phones.lookup_hash(e164)).first()
     if participant is None:
         hmac.compare_digest(_code_hash("-", code), _code_hash("-", "------"))  # comparable work
@@ -177,6 +194,8 @@ def exchange_code(*, phone: str, code: str, ip: str, device: str = "") -> tuple[
             # Counted in the same transaction as the check, under the row lock: parallel
             # guesses cannot share one try.
             SignInCode.objects.filter(pk=latest.pk).update(attempts=F("attempts") + 1)
+            audit.log(actor="anonymous:patient-app", action="app.signin_failed", obj=participant, at=now,
+                      after={"attempt": latest.attempts + 1, "max": setting("PATIENT_SIGNIN_MAX_ATTEMPTS")})
     raise SignInFailed()
 
 

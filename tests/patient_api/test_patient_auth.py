@@ -81,13 +81,17 @@ def test_the_reply_never_reveals_whether_a_number_is_enrolled(alice):
     assert a.status_code == b.status_code == 400 and a.content == b.content
 
 
-def test_code_requests_take_the_same_minimum_time_enrolled_or_not(alice, settings, monkeypatch):
+def test_sign_in_takes_the_same_minimum_time_enrolled_or_not(alice, settings, monkeypatch):
     settings.PATIENT_SIGNIN_MIN_SECONDS = 0.25
     slept = []
     monkeypatch.setattr(patient_auth.time, "sleep", slept.append)
     ask_code(APIClient(), ALICE_PHONE)
     ask_code(APIClient(), UNKNOWN_PHONE)
     assert len(slept) == 2 and all(0 < s <= 0.25 for s in slept)
+    # Failed code checks too: a wrong code for an enrolled number and any code for an unknown one.
+    sign_in(APIClient(), ALICE_PHONE, "999999" if texted_code(alice) != "999999" else "999998")
+    sign_in(APIClient(), UNKNOWN_PHONE, "999999")
+    assert len(slept) == 4 and all(0 < s <= 0.25 for s in slept)
 
 
 def test_opted_out_participants_get_no_text_and_the_same_reply(alice):
@@ -108,6 +112,7 @@ def test_five_wrong_tries_kill_the_code(alice):
     for _ in range(5):
         assert sign_in(APIClient(), ALICE_PHONE, wrong).status_code == 400
     assert SignInCode.objects.get().attempts == 5
+    assert AuditEvent.objects.filter(action="app.signin_failed").count() == 5
     r = sign_in(APIClient(), ALICE_PHONE, code)
     assert r.status_code == 400 and r.json()["errors"][0]["code"] == "invalid_code"
     assert not PatientToken.objects.exists()
