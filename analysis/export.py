@@ -20,6 +20,8 @@ import pandas as pd
 
 from analysis import selectors
 from analysis.inputs import read_inputs
+from analysis.longterm import derive_cycles, summarize_cycles, write_cycles
+from analysis.report import write_report
 from analysis.scoring import promis_raw, promis_tscore
 from analysis.transfer import compute_endpoints, format_numbers, render_csv, write_inputs, write_outputs
 from diaries.models import Study
@@ -53,10 +55,13 @@ def export_transfer(
                                     min_days=study.rules.min_days)
         write_outputs(outputs, staging)
         (staging / "qs.csv").write_bytes(render_csv(qs_table(study), QS_COLUMNS, ["USUBJID", "QSSEQ"]).encode())
+        now = now or datetime.now(UTC)
+        _write_longterm(study, staging, as_of or now.date())
         for fmt in formats:
             if fmt != "csv":
                 _write_format(staging, fmt)
-        manifest = _manifest(study, staging, now or datetime.now(UTC))
+        write_report(outputs, staging)
+        manifest = _manifest(study, staging, now)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         if directory.exists():
             shutil.rmtree(directory)
@@ -65,6 +70,13 @@ def export_transfer(
         if staging.exists():
             shutil.rmtree(staging)
     return manifest
+
+
+def _write_longterm(study: Study, directory: Path, as_of) -> None:
+    """cycles.csv and cycles_summary.csv: the long-term phase to `as_of` (default: the export's date)."""
+    cycles = derive_cycles(selectors.treatment_events(study), selectors.longterm_starts(study),
+                           stop_after_days=study.rules.stop_treatment_after_days, as_of=as_of)
+    write_cycles(cycles, summarize_cycles(cycles), directory)
 
 
 def qs_table(study: Study) -> pd.DataFrame:

@@ -5,11 +5,14 @@ The only place in analysis/ that touches the ORM: the computations take what thi
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pandas as pd
 from django.db.models import Prefetch
 
 from analysis.inputs import DIARY_COLUMNS, PARTICIPANT_COLUMNS, VISIT_COLUMNS, Inputs
-from diaries.models import DiaryRecord, Participant, Randomization, Study, Visit
+from diaries.models import DiaryRecord, Participant, Randomization, Study, TreatmentEvent, Visit
+from diaries.windows import day1 as windows_day1
 
 
 def transfer_inputs(study: Study, *, unblinded: bool) -> Inputs:
@@ -75,3 +78,47 @@ def qs_records(study: Study):
         .select_related("participant")
         .order_by("participant__usubjid", "submitted_at", "instrument")
     )
+
+
+def treatment_events(study: Study) -> pd.DataFrame:
+    """Long-term phase events of a study as they stand: superseded reports left out.
+
+    A spread answer supersedes its recurrence report with the same kind and date, so
+    the chain head carries the event.
+    """
+    events = (
+        TreatmentEvent.objects.filter(participant__study=study, superseded_by__isnull=True)
+        .values_list("participant__usubjid", "kind", "event_date", "reported_at", "id")
+        .order_by("participant__usubjid", "reported_at", "id")
+    )
+    frame = pd.DataFrame([(*row[:4], str(row[4])) for row in events],
+                         columns=["USUBJID", "KIND", "EVENT_DATE", "REPORTED_AT", "EVENT_ID"])
+    frame["EVENT_DATE"] = pd.to_datetime(frame["EVENT_DATE"])
+    frame["REPORTED_AT"] = pd.to_datetime(frame["REPORTED_AT"], utc=True)
+    return frame
+
+
+def longterm_starts(study: Study) -> pd.DataFrame:
+    """Per participant with a Day 1: the local dates the long-term phase starts and ends.
+
+    Start: the visit of the last vehicle-controlled week (Week 8) when recorded, else its
+    nominal day (Day 57). End: the visit of the long-term end week (Week 52), else Day 365.
+    """
+    rules = study.rules
+    start_week, end_week = rules.vehicle_controlled_weeks, rules.long_term_end_week
+    visits = {(u, w): d for u, w, d in Visit.objects.filter(participant__study=study, week__in=[start_week, end_week])
+              .values_list("participant__usubjid", "week", "visit_date")}
+    rows = []
+    for usubjid, first_application_at, zone, discontinued_on in (
+        Participant.objects.filter(study=study, first_application_at__isnull=False)
+        .values_list("usubjid", "first_application_at", "zone", "discontinued_on").order_by("usubjid")
+    ):
+        day1 = windows_day1(first_application_at, zone)
+        rows.append((usubjid,
+                     visits.get((usubjid, start_week)) or day1 + timedelta(days=7 * start_week),
+                     visits.get((usubjid, end_week)) or day1 + timedelta(days=7 * end_week),
+                     discontinued_on))
+    frame = pd.DataFrame(rows, columns=["USUBJID", "LT_START", "LT_END", "DISCONTINUED_ON"])
+    for column in ("LT_START", "LT_END", "DISCONTINUED_ON"):
+        frame[column] = pd.to_datetime(frame[column])
+    return frame
