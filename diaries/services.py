@@ -41,6 +41,8 @@ __all__ = ["OutsideWindow", "ServiceError", "InvalidAnswer", "DiaryNotOpen"]
 after_answer_hooks: list[Callable[[DiaryRecord], None]] = []
 after_participant_change_hooks: list[Callable[[Participant], None]] = []
 after_alert_hooks: list[Callable[[Alert], None]] = []
+# Clearance, recurrence and stop reports (notifications re-plans the stop prompt).
+after_treatment_hooks: list[Callable[[TreatmentEvent], None]] = []
 
 
 class ServiceError(ValueError):
@@ -463,7 +465,13 @@ def record_treatment_event(
     )
     audit.log(actor=p, action=f"treatment.{kind}", obj=event,
               after={"event_date": event.event_date, "new_areas": new_areas, "extensive": extensive}, at=at)
+    _treatment_reported(event)
     return event
+
+
+def _treatment_reported(event: TreatmentEvent):
+    for hook in after_treatment_hooks:
+        transaction.on_commit(lambda hook=hook: hook(event))
 
 
 @transaction.atomic
@@ -504,6 +512,7 @@ def report_spread(
             participant=p, kind=AlertKind.LESIONS_SPREAD, key=f"recurrence:{recurrence.pk}",
             detail=f"Recurrence reported on {event.event_date.isoformat()}: lesions in new areas or extensive.",
         )
+    _treatment_reported(event)
     return event
 
 

@@ -4,3 +4,17 @@ from django.apps import AppConfig
 class NotificationsConfig(AppConfig):
     name = "notifications"
     verbose_name = "Messages and prompts"
+
+    def ready(self):
+        # The diary services call these after commit; diaries never imports notifications.
+        from diaries import services
+
+        from . import scheduling
+
+        for hooks, hook in (
+            (services.after_answer_hooks, scheduling.cancel_done_diary_prompts),
+            (services.after_participant_change_hooks, scheduling.replan_after_change),
+            (services.after_treatment_hooks, scheduling.replan_after_treatment),
+        ):
+            if hook not in hooks:
+                hooks.append(hook)

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import services
+from . import dispatch, scheduling, services
 
 
 @shared_task(bind=True, max_retries=services.MAX_ATTEMPTS, acks_late=True)
@@ -17,3 +17,21 @@ def send_message(self, message_id: str) -> str:
 @shared_task
 def requeue_stuck_messages() -> int:
     return services.requeue_stuck_messages()
+
+
+@shared_task
+def plan_prompts(participant_id: str | None = None) -> int:
+    """Daily for everyone (the rolling horizon), or one participant; returns the rows planned."""
+    ids = None if participant_id is None else [participant_id]
+    return scheduling.plan_prompts(participant_ids=ids).created
+
+
+@shared_task
+def dispatch_due_prompts() -> int:
+    """The tick, every minute: everything due, in batches (notifications/dispatch.py)."""
+    return dispatch.dispatch_due_prompts().sent
+
+
+@shared_task
+def alert_missed_diaries() -> int:
+    return scheduling.alert_missed_diaries()

@@ -1,0 +1,496 @@
+"""The planner: which prompts a participant should have, and the service that keeps the rows so.
+
+Rules (all times local to the participant, all values from the study configuration):
+
+- diary prompt at `diary_prompt` (19:00) and a reminder at `diary_reminder` (21:30) for
+  every diary date from `runin_start` through study day 7 x `vehicle_controlled_weeks`
+  (Day 56), never after `discontinued_on`, in the run-in and vehicle-controlled phases;
+  a completed diary cancels that evening's pending prompts (`cancel_done_diary_prompts`);
+- the 12-hour prompt at first application + `h12_prompt_after_hours` (elapsed time);
+- a visit reminder `visit_reminder_days_before` (1) day before each visit of `visit_weeks`,
+  at `visit_reminder_time`: the actual date when staff recorded one, else nominal study
+  day 7w + 1;
+- in the long-term phase, the weekly lesion check-in on `lesion_checkin_weekday` at
+  `lesion_checkin_time` through Week `long_term_end_week`, and the stop-treatment prompt
+  at `stop_prompt_time` on D + `stop_treatment_after_days` after a clearance on D
+  (diaries.cycles: withheld once a recurrence is reported on or before that day).
+
+The diary prompt, its reminder and the 12-hour prompt are protocol-timed. Everything else
+falling in quiet hours moves to their end (08:00). Withdrawn and completed participants get
+no plan (their pending prompts are cancelled); opted-out ones keep theirs and dispatch skips
+them, so START resumes at once. Times are wall-clock readings through zoneinfo
+(`windows.wall_clock`): a 19:00 prompt stays at 19:00 across DST changes, and a time in a
+spring-forward gap fires when the clock jumps past it.
+
+Rows are planned over a rolling horizon (HORIZON, two days) by a daily task and again on
+every participant change, never as Celery ETA tasks. The service is bulk and idempotent:
+missing rows are inserted (ON CONFLICT DO NOTHING on the slot key), pending rows that no
+longer apply are cancelled, moved ones re-timed. Nothing it does touches a row that is
+no longer pending, except reviving one it cancelled itself ("no longer planned").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+
+from django.db import transaction
+from django.db.models import Case, Max, Q, Value, When
+from django.utils import timezone
+
+from diaries import cycles, services, windows
+from diaries.models import (
+    Alert,
+    AlertKind,
+    DiaryRecord,
+    Instrument,
+    Participant,
+    Phase,
+    Study,
+    Timepoint,
+    TreatmentEvent,
+    Visit,
+)
+from diaries.study_config import StudyConfig
+
+from .models import PromptKind, PromptStatus, ScheduledPrompt
+
+log = logging.getLogger(__name__)
+
+HORIZON = timedelta(days=2)
+# How far back a re-plan still recognises its own prompts: a prompt deferred out of quiet
+# hours (at most a night) must still match the plan it came from, or it would be cancelled.
+LOOKBACK = timedelta(days=1)
+RECENT_DAYS = 21  # the missed-diary alert reads every diary of these last days
+REPLANNED = "no longer planned"  # the reason prefix of rows the planner cancelled (it may revive them)
+DIARY_PHASES = frozenset({Phase.RUNIN, Phase.VEHICLE_CONTROLLED})
+PLANNED_PHASES = frozenset({Phase.RUNIN, Phase.VEHICLE_CONTROLLED, Phase.LONG_TERM})
+PROTOCOL_TIMED = frozenset({PromptKind.DIARY, PromptKind.REMINDER, PromptKind.H12})
+# Prompts worth creating after their time has passed, until they expire: Day 1 recorded
+# after +12 h but within the H12 window, a visit date entered after the reminder's hour, a
+# stop day reached while the planner was down.
+LATE_OK = frozenset({PromptKind.H12, PromptKind.VISIT_REMINDER, PromptKind.STOP_TREATMENT})
+
+
+# --- the rules, pure --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the planner needs to know about one participant (read in bulk by the service)."""
+
+    participant_id: object
+    zone: str
+    phase: str
+    runin_start: date
+    first_application_at: datetime | None = None
+    discontinued_on: date | None = None
+    visits: dict[int, date] = field(default_factory=dict)  # week -> actual visit date
+    cycles: tuple[cycles.Cycle, ...] = ()
+
+    @property
+    def day1(self) -> date | None:
+        return windows.day1(self.first_application_at, self.zone) if self.first_application_at else None
+
+
+@dataclass(frozen=True)
+class Planned:
+    kind: str
+    slot: str
+    due_at: datetime  # UTC
+    diary_date: date | None  # the diary date; the visit date; the check-in or stop day; Day 1 for H12
+
+
+@lru_cache(maxsize=200_000)
+def _at(d: date, t: time, zone: str) -> datetime:
+    """windows.wall_clock, memoised: 100,000 participants share a few zones and dates."""
+    return windows.wall_clock(d, t, zone)
+
+
+def in_quiet_hours(local_time: time, rules: StudyConfig) -> bool:
+    start, end = rules.quiet_hours_start, rules.quiet_hours_end
+    if start <= end:
+        return start <= local_time < end
+    return local_time >= start or local_time < end  # the usual case: across midnight
+
+
+def out_of_quiet_hours(instant: datetime, zone: str, rules: StudyConfig) -> datetime:
+    """The instant itself, or the end of the quiet hours it falls in (08:00 local)."""
+    t = windows.local(instant, zone)
+    if not in_quiet_hours(t.time(), rules):
+        return instant
+    end = rules.quiet_hours_end
+    day = t.date() if t.time() < end else t.date() + timedelta(days=1)
+    return _at(day, end, zone)
+
+
+def last_diary_date(facts: Facts, rules: StudyConfig) -> date | None:
+    """The last evening of the daily diary: Day 56 (or the discontinuation date); None: open-ended run-in."""
+    last = None
+    if facts.day1 is not None:
+        last = windows.date_of_study_day(7 * rules.vehicle_controlled_weeks, facts.day1)
+    if facts.discontinued_on is not None:
+        last = min(last, facts.discontinued_on) if last else facts.discontinued_on
+    return last
+
+
+def visit_dates(facts: Facts, rules: StudyConfig) -> dict[int, date]:
+    """Each visit's date: the one staff recorded, else nominal study day 7w + 1."""
+    out = {}
+    for week in rules.visit_weeks:
+        if week in facts.visits:
+            out[week] = facts.visits[week]
+        elif facts.day1 is not None:
+            out[week] = windows.date_of_study_day(7 * week + 1, facts.day1)
+    return out
+
+
+def expires_at(kind: str, diary_date: date | None, facts: Facts, rules: StudyConfig) -> datetime | None:
+    """After this instant a prompt is pointless and dispatch skips it (a late tick, a long outage)."""
+    zone = facts.zone
+    if kind in (PromptKind.DIARY, PromptKind.REMINDER):
+        window = windows.Window.of(rules)
+        return windows.window_bounds(diary_date, zone, window)[1]
+    if kind == PromptKind.H12:
+        if facts.first_application_at is None:
+            return None
+        return windows.h12_window(facts.first_application_at, rules).closes
+    if kind == PromptKind.VISIT_REMINDER:
+        return _at(diary_date, time(0, 0), zone)  # "your visit is tomorrow" is wrong on the day
+    if kind in (PromptKind.LESION_CHECKIN, PromptKind.STOP_TREATMENT):
+        return _at(diary_date + timedelta(days=2), time(0, 0), zone)  # still right the next day
+    return None
+
+
+def planned_prompts(facts: Facts, rules: StudyConfig, start: datetime, end: datetime) -> list[Planned]:
+    """Every prompt this participant should have with due_at in [start, end), UTC."""
+    if facts.phase not in PLANNED_PHASES:
+        return []
+    zone = facts.zone
+    first = windows.local(start, zone).date() - timedelta(days=1)
+    last = windows.local(end, zone).date() + timedelta(days=1)
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    out: list[Planned] = []
+
+    def add(kind, slot, due, diary_date):
+        if start <= due < end:
+            out.append(Planned(kind, slot, due, diary_date))
+
+    if facts.phase in DIARY_PHASES:
+        final = last_diary_date(facts, rules)
+        for d in days:
+            if d < facts.runin_start or (final is not None and d > final):
+                continue
+            slot = d.isoformat()
+            add(PromptKind.DIARY, slot, _at(d, rules.diary_prompt, zone), d)
+            add(PromptKind.REMINDER, slot, _at(d, rules.diary_reminder, zone), d)
+    if facts.first_application_at is not None:
+        add(PromptKind.H12, "h12", windows.h12_window(facts.first_application_at, rules).prompt_at, facts.day1)
+    for week, visit_on in visit_dates(facts, rules).items():
+        if facts.discontinued_on is not None and visit_on > facts.discontinued_on:
+            continue
+        remind_on = visit_on - timedelta(days=rules.visit_reminder_days_before)
+        if first <= remind_on <= last:
+            due = out_of_quiet_hours(_at(remind_on, rules.visit_reminder_time, zone), zone, rules)
+            add(PromptKind.VISIT_REMINDER, f"week-{week}", due, visit_on)
+    if facts.phase == Phase.LONG_TERM:
+        end_visit = visit_dates(facts, rules).get(rules.long_term_end_week)
+        if end_visit is None and facts.day1 is not None:
+            end_visit = windows.date_of_study_day(7 * rules.long_term_end_week + 1, facts.day1)
+        for d in days:
+            if d.isoweekday() != rules.lesion_checkin_weekday or (end_visit is not None and d > end_visit):
+                continue
+            due = out_of_quiet_hours(_at(d, rules.lesion_checkin_time, zone), zone, rules)
+            add(PromptKind.LESION_CHECKIN, d.isoformat(), due, d)
+        for cycle in facts.cycles:
+            if cycle.stop_prompt_due and first <= cycle.stop_on <= last:
+                due = out_of_quiet_hours(_at(cycle.stop_on, rules.stop_prompt_time, zone), zone, rules)
+                add(PromptKind.STOP_TREATMENT, f"clear:{cycle.cleared_event}", due, cycle.stop_on)
+    return out
+
+
+# --- the service -----------------------------------------------------------------------
+
+
+@dataclass
+class PlanStats:
+    participants: int = 0
+    created: int = 0
+    retimed: int = 0
+    cancelled: int = 0
+    revived: int = 0
+
+    def __iadd__(self, other: PlanStats) -> PlanStats:
+        for name in ("participants", "created", "retimed", "cancelled", "revived"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+
+_FACT_FIELDS = ("id", "study_id", "zone", "phase", "runin_start", "first_application_at", "discontinued_on")
+
+
+def plan_prompts(
+    *, participant_ids: Iterable | None = None, now: datetime | None = None, horizon: timedelta = HORIZON,
+    batch_size: int = 2000,
+) -> PlanStats:
+    """Bring the prompts of these participants (default: everyone) in line with the rules; idempotent."""
+    now = now or timezone.now()
+    stats = PlanStats()
+    base = Participant.objects.order_by("pk").values_list(*_FACT_FIELDS)
+    if participant_ids is not None:
+        ids = list(participant_ids)
+        for i in range(0, len(ids), batch_size):
+            stats += _plan_batch(list(base.filter(pk__in=ids[i : i + batch_size])), now, horizon)
+        return stats
+    # Everyone: the ended first, in one statement (they have no plan), then the rest in pk order.
+    stats.cancelled += (
+        ScheduledPrompt.objects.filter(status=PromptStatus.PENDING)
+        .exclude(participant__phase__in=PLANNED_PHASES)
+        .update(status=PromptStatus.CANCELLED, reason=f"{REPLANNED}: participant ended", updated_at=now)
+    )
+    active = base.filter(phase__in=PLANNED_PHASES)
+    last = None
+    while True:
+        rows = list((active.filter(pk__gt=last) if last else active)[:batch_size])
+        if not rows:
+            return stats
+        stats += _plan_batch(rows, now, horizon)
+        last = rows[-1][0]
+
+
+def _plan_batch(rows: list[tuple], now: datetime, horizon: timedelta) -> PlanStats:
+    stats = PlanStats(participants=len(rows))
+    if not rows:
+        return stats
+    ids = [r[0] for r in rows]
+    visits: dict[object, dict[int, date]] = defaultdict(dict)
+    for pid, week, visit_on in Visit.objects.filter(participant_id__in=ids).values_list(
+        "participant_id", "week", "visit_date"
+    ):
+        visits[pid][week] = visit_on
+    long_term = [r[0] for r in rows if r[3] == Phase.LONG_TERM]
+    events: dict[object, list[cycles.Event]] = defaultdict(list)
+    if long_term:
+        for eid, pid, kind, on, at, sup in TreatmentEvent.objects.filter(participant_id__in=long_term).values_list(
+            "id", "participant_id", "kind", "event_date", "reported_at", "supersedes_id"
+        ):
+            events[pid].append(cycles.Event(str(eid), kind, on, at, str(sup) if sup else None))
+    # The rows the plan may change: pending ones, and those it cancelled itself and may revive.
+    existing: dict[object, dict[tuple, tuple]] = defaultdict(dict)
+    for pk, pid, kind, slot, due, status, diary_date in ScheduledPrompt.objects.filter(
+        participant_id__in=ids
+    ).filter(
+        Q(status=PromptStatus.PENDING)
+        | Q(status=PromptStatus.CANCELLED, reason__startswith=REPLANNED, due_at__gte=now - LOOKBACK)
+    ).values_list("pk", "participant_id", "kind", "slot", "due_at", "status", "diary_date"):
+        existing[pid][(kind, slot)] = (pk, due, status, diary_date)
+    rules_of = _rules_by_study({r[1] for r in rows})
+
+    to_create: list[ScheduledPrompt] = []
+    retime: dict[int, Planned] = {}
+    revive: dict[int, Planned] = {}
+    cancel: list[int] = []
+    end = now + horizon
+    for pid, study_id, zone, phase, runin_start, first_at, discontinued_on in rows:
+        rules = rules_of[study_id]
+        facts = Facts(pid, zone, phase, runin_start, first_at, discontinued_on, visits.get(pid, {}), ())
+        if phase == Phase.LONG_TERM and events.get(pid):
+            facts = Facts(pid, zone, phase, runin_start, first_at, discontinued_on, visits.get(pid, {}),
+                          tuple(cycles.derive_cycles(events[pid], stop_after_days=rules.stop_treatment_after_days)))
+        mine = existing.get(pid, {})
+        # Far enough to judge every pending row of this participant, even one beyond the horizon.
+        until = max([end] + [row[1] + timedelta(seconds=1) for row in mine.values() if row[2] == PromptStatus.PENDING])
+        wanted = {(p.kind, p.slot): p for p in planned_prompts(facts, rules, now - LOOKBACK, until)}
+        for key, p in wanted.items():
+            row = mine.get(key)
+            fresh = p.due_at >= now
+            if row is None:
+                late_ok = p.kind in LATE_OK and now < expires_at(p.kind, p.diary_date, facts, rules)
+                if p.due_at < end and (fresh or late_ok):
+                    to_create.append(ScheduledPrompt(
+                        participant_id=pid, kind=p.kind, slot=p.slot, diary_date=p.diary_date,
+                        due_at=p.due_at, created_at=now, updated_at=now,
+                    ))
+            elif row[2] == PromptStatus.CANCELLED:
+                if fresh and p.due_at < end:
+                    revive[row[0]] = p
+            elif fresh and (row[1], row[3]) != (p.due_at, p.diary_date):
+                # Moved (a visit date entered, a configuration change). A row deferred out of
+                # quiet hours keeps its later time: its plan lies in the past.
+                retime[row[0]] = p
+        for key, (pk, due, status, _) in mine.items():
+            if status == PromptStatus.PENDING and key not in wanted and due >= now - LOOKBACK:
+                cancel.append(pk)
+    with transaction.atomic():
+        if to_create:
+            stats.created = len(ScheduledPrompt.objects.bulk_create(to_create, ignore_conflicts=True,
+                                                                    batch_size=5000))
+        pending = ScheduledPrompt.objects.filter(status=PromptStatus.PENDING)
+        if cancel:
+            stats.cancelled = pending.filter(pk__in=cancel).update(
+                status=PromptStatus.CANCELLED, reason=f"{REPLANNED}: the plan changed", updated_at=now
+            )
+        if retime:
+            stats.retimed = pending.filter(pk__in=list(retime)).update(
+                due_at=_case(retime, "due_at"), diary_date=_case(retime, "diary_date"), updated_at=now
+            )
+        if revive:
+            stats.revived = ScheduledPrompt.objects.filter(
+                pk__in=list(revive), status=PromptStatus.CANCELLED, reason__startswith=REPLANNED
+            ).update(status=PromptStatus.PENDING, due_at=_case(revive, "due_at"),
+                     diary_date=_case(revive, "diary_date"), reason="", updated_at=now)
+    # bulk_create with ignore_conflicts cannot tell inserted from ignored rows; count it as planned.
+    return stats
+
+
+def _case(planned: dict[int, Planned], name: str) -> Case:
+    """One UPDATE for many rows: CASE id WHEN ... THEN the planned value of this field."""
+    return Case(*(When(pk=pk, then=Value(getattr(p, name))) for pk, p in planned.items()),
+                output_field=ScheduledPrompt._meta.get_field(name))
+
+
+def _rules_by_study(study_ids) -> dict[object, StudyConfig]:
+    return {s.pk: s.rules for s in Study.objects.filter(pk__in=study_ids)}
+
+
+def plan_participant(*, participant: Participant, now: datetime | None = None) -> PlanStats:
+    """Re-plan one participant (enrollment, Day 1, phase, consent, visit or treatment change)."""
+    stats = plan_prompts(participant_ids=[participant.pk], now=now)
+    if participant.phase not in PLANNED_PHASES:
+        stats.cancelled += ScheduledPrompt.objects.filter(
+            participant_id=participant.pk, status=PromptStatus.PENDING
+        ).update(status=PromptStatus.CANCELLED, reason=f"{REPLANNED}: participant {participant.phase}",
+                 updated_at=now or timezone.now())
+    return stats
+
+
+# --- hooks (registered in apps.py, run after the diary services commit) --------------------
+
+
+def replan_after_change(participant: Participant) -> None:
+    _replan(participant)
+
+
+def replan_after_treatment(event: TreatmentEvent) -> None:
+    _replan(event.participant)
+
+
+def _replan(participant: Participant) -> None:
+    try:
+        plan_participant(participant=Participant.objects.get(pk=participant.pk))
+    except Exception:
+        # The change itself is committed; the next daily plan re-plans this participant.
+        log.exception("re-planning prompts for %s failed; the daily plan will catch up", participant.pk)
+
+
+def cancel_done_diary_prompts(record: DiaryRecord) -> int:
+    """A complete evening diary (itch and every sleep item) cancels that date's pending prompts."""
+    if record.timepoint != Timepoint.DAILY:
+        return 0
+    current = DiaryRecord.objects.current().filter(
+        participant_id=record.participant_id, timepoint=Timepoint.DAILY, diary_date=record.diary_date
+    )
+    answered = {r.instrument: len(r.answers) for r in current}
+    rules = Participant.objects.select_related("study").get(pk=record.participant_id).study.rules
+    items = len(rules.instrument(Instrument.PROMIS_SD8B).items)
+    if Instrument.ITCH_NRS not in answered or answered.get(Instrument.PROMIS_SD8B, 0) < items:
+        return 0
+    return ScheduledPrompt.objects.filter(
+        participant_id=record.participant_id, kind__in=[PromptKind.DIARY, PromptKind.REMINDER],
+        slot=record.diary_date.isoformat(), status=PromptStatus.PENDING,
+    ).update(status=PromptStatus.CANCELLED, reason="diary completed", updated_at=timezone.now())
+
+
+# --- missed diaries ---------------------------------------------------------------------
+
+
+def last_closed_date(now: datetime, zone: str, rules: StudyConfig) -> date:
+    """The latest diary date whose window has closed at this instant (03:00 the next morning by default)."""
+    window = windows.Window.of(rules)
+    d = windows.local(now, zone).date()
+    while windows.window_bounds(d, zone, window)[1] > now:
+        d -= timedelta(days=1)
+    return d
+
+
+def streak_end(facts: Facts, rules: StudyConfig, now: datetime) -> date | None:
+    """The latest diary date that can count as missed now: its window has closed; None outside the diary."""
+    if facts.phase not in DIARY_PHASES:
+        return None
+    closed = last_closed_date(now, facts.zone, rules)
+    final = last_diary_date(facts, rules)
+    return min(closed, final) if final is not None else closed
+
+
+def missed_streak(facts: Facts, end: date, last_done: date | None) -> tuple[date, int] | None:
+    """(first date, length) of the run of missed diary days ending on `end`, or None.
+
+    `last_done` is the latest diary date on or before `end` with a daily itch record.
+    """
+    first = max(facts.runin_start, last_done + timedelta(days=1)) if last_done else facts.runin_start
+    if end < first:
+        return None
+    return first, (end - first).days + 1
+
+
+def alert_missed_diaries(*, now: datetime | None = None) -> int:
+    """Alert the site once per streak of `missed_alert_days` (2) missed diary days; the number raised.
+
+    A day is missed when its window closed without a daily itch record (the compliance rule
+    of ENDPOINTS.md). The alert's key is the streak's first date, so a streak alerts once
+    however long it runs, and the next one (after a diary) alerts again. A diary answered
+    tonight does not hide the streak before it. Runs hourly: windows close at 03:00 local
+    in every zone.
+    """
+    now = now or timezone.now()
+    rows = list(Participant.objects.filter(phase__in=DIARY_PHASES).values_list(*_FACT_FIELDS))
+    if not rows:
+        return 0
+    records = DiaryRecord.objects.filter(
+        participant__phase__in=DIARY_PHASES, instrument=Instrument.ITCH_NRS, timepoint=Timepoint.DAILY
+    )
+    # The latest diary per participant, and every diary of the last weeks: together they give
+    # the latest one before any streak that is not already weeks old (then one more query).
+    recent_from = now.date() - timedelta(days=RECENT_DAYS)
+    done: dict[object, set[date]] = defaultdict(set)
+    for pid, d in records.filter(diary_date__gte=recent_from).order_by().values_list("participant_id", "diary_date"):
+        done[pid].add(d)
+    latest = dict(records.order_by().values_list("participant_id").annotate(Max("diary_date")))
+    rules_of = _rules_by_study({r[1] for r in rows})
+    candidates = {}
+    for pid, study_id, zone, phase, runin_start, first_at, discontinued_on in rows:
+        rules = rules_of[study_id]
+        facts = Facts(pid, zone, phase, runin_start, first_at, discontinued_on)
+        end = streak_end(facts, rules, now)
+        if end is None or end < runin_start:
+            continue
+        before = [d for d in done.get(pid, ()) if d <= end]
+        if before:
+            last_done = max(before)
+        elif pid not in latest:
+            last_done = None
+        elif latest[pid] < recent_from:
+            last_done = latest[pid]
+        else:  # only diaries after `end` lately (tonight's): the one before lies further back
+            last_done = records.filter(participant_id=pid, diary_date__lt=recent_from).aggregate(
+                m=Max("diary_date"))["m"]
+        streak = missed_streak(facts, end, last_done)
+        if streak is not None and streak[1] >= rules.missed_alert_days:
+            candidates[f"missed:{pid}:{streak[0].isoformat()}"] = (pid, streak)
+    known = set(Alert.objects.filter(kind=AlertKind.MISSED_DIARIES, key__in=list(candidates)).values_list(
+        "key", flat=True))
+    raised = 0
+    for key, (pid, (first, length)) in candidates.items():
+        if key in known:
+            continue
+        participant = Participant.objects.select_related("site", "study").get(pk=pid)
+        alert = services.raise_alert(
+            participant=participant, kind=AlertKind.MISSED_DIARIES, key=key,
+            detail=f"No diary for {length} days in a row since {first.isoformat()}.",
+        )
+        raised += alert is not None
+    return raised

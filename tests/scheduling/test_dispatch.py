@@ -1,0 +1,171 @@
+"""The tick: due prompts become outbound messages once; skips carry their reason; a crash rolls back."""
+
+from datetime import date, datetime, timedelta
+
+import pytest
+from django.db import DatabaseError
+
+from diaries import services as diary_services
+from diaries.models import Participant
+from notifications import scheduling, services
+from notifications.models import Conversation, OutboundMessage, ScheduledPrompt
+from notifications.services import Inbound, receive_sms
+from tests.conftest import CHICAGO, WARSAW
+
+pytestmark = pytest.mark.django_db
+
+
+def prompt(participant, kind, due_at, slot=None, diary_date=None):
+    now = datetime(2026, 1, 1, tzinfo=CHICAGO)
+    return ScheduledPrompt.objects.create(participant=participant, kind=kind, slot=slot or kind, due_at=due_at,
+                                          diary_date=diary_date, created_at=now, updated_at=now)
+
+
+def test_a_due_prompt_is_sent_once_and_linked_to_its_message(alice, run_tick, sync_sends):
+    scheduling.plan_prompts(now=datetime(2026, 3, 20, 12, 0, tzinfo=CHICAGO))
+    assert run_tick(datetime(2026, 3, 20, 18, 59, tzinfo=CHICAGO)).claimed == 0  # not yet due
+    stats = run_tick(datetime(2026, 3, 20, 19, 0, 20, tzinfo=CHICAGO))
+    assert (stats.claimed, stats.sent) == (1, 1)
+    assert run_tick(datetime(2026, 3, 20, 19, 1, tzinfo=CHICAGO)).claimed == 0  # a second tick sends nothing
+    diary = ScheduledPrompt.objects.get(participant=alice, kind="diary", slot="2026-03-20")
+    assert diary.status == "sent" and diary.outbound.status == "sent"
+    assert [m["to"] for m in sync_sends] == [alice.phone]
+    assert sync_sends[0]["body"].startswith("Skin Diary, diary for Fri 20 Mar")
+
+
+def test_the_prompt_leaves_the_conversation_waiting_for_the_answer(alice, run_tick, sync_sends):
+    scheduling.plan_prompts(now=datetime(2026, 3, 20, 12, 0, tzinfo=CHICAGO))
+    run_tick(datetime(2026, 3, 20, 19, 0, 20, tzinfo=CHICAGO))
+    assert Conversation.objects.get(participant=alice).state["q"] == "itch"
+    reply = receive_sms(inbound=Inbound("SMx1", alice.phone, "4", 0), now=datetime(2026, 3, 20, 19, 5, tzinfo=CHICAGO))
+    assert "4" in reply and "1/8" in reply  # itch saved, first sleep question asked
+
+
+def test_opted_out_and_withdrawn_participants_are_skipped_with_a_reason(alice, bob, run_tick, sync_sends):
+    diary_services.record_sms_consent(participant=alice, opted_in=False, actor="system:test", source="test")
+    diary_services.discontinue_participant(participant=bob, on=date(2026, 3, 21), actor="system:test",
+                                           reason="moved away")
+    at = datetime(2026, 3, 22, 19, 0, tzinfo=CHICAGO)
+    a = prompt(alice, "diary", at, "2026-03-22", date(2026, 3, 22))
+    b = prompt(bob, "visit_reminder", at, "week-2", date(2026, 4, 2))
+    assert run_tick(at + timedelta(seconds=30)).skipped == 2
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert (a.status, a.reason, b.status, b.reason) == ("skipped", "opted out", "skipped", "participant withdrawn")
+    assert sync_sends == [] and not OutboundMessage.objects.exists()
+
+
+def test_a_visit_reminder_due_in_quiet_hours_waits_until_08_00(alice, run_tick, sync_sends):
+    late = datetime(2026, 4, 4, 23, 10, tzinfo=CHICAGO)  # the beat was down since 10:00
+    p = prompt(alice, "visit_reminder", datetime(2026, 4, 4, 10, 0, tzinfo=CHICAGO), "week-4", date(2026, 4, 5))
+    assert run_tick(late).deferred == 1
+    p.refresh_from_db()
+    assert (p.status, p.due_at) == ("pending", datetime(2026, 4, 5, 8, 0, tzinfo=CHICAGO))
+    # 08:00 on the visit day: "the day before" has passed, the reminder has expired.
+    assert run_tick(datetime(2026, 4, 5, 8, 0, 30, tzinfo=CHICAGO)).skipped == 1
+    p.refresh_from_db()
+    assert p.status == "skipped" and p.reason.startswith("expired")
+    assert sync_sends == []
+
+
+def test_a_quiet_hours_deferral_survives_a_replan(alice, run_tick, sync_sends):
+    diary_services.change_phase(participant=alice, phase="long_term", actor="system:test")
+    scheduling.plan_prompts(now=datetime(2026, 5, 9, 12, 0, tzinfo=CHICAGO))
+    checkin = ScheduledPrompt.objects.get(participant=alice, kind="lesion_checkin", slot="2026-05-09")
+    assert checkin.due_at == datetime(2026, 5, 9, 18, 0, tzinfo=CHICAGO)  # Saturday
+    run_tick(datetime(2026, 5, 9, 23, 10, tzinfo=CHICAGO))  # the beat was down all evening
+    scheduling.plan_prompts(now=datetime(2026, 5, 9, 23, 30, tzinfo=CHICAGO))
+    checkin.refresh_from_db()
+    assert (checkin.status, checkin.due_at) == ("pending", datetime(2026, 5, 10, 8, 0, tzinfo=CHICAGO))
+    assert checkin.reason == "deferred: quiet hours"
+    run_tick(datetime(2026, 5, 10, 8, 0, 10, tzinfo=CHICAGO))
+    checkin.refresh_from_db()
+    assert checkin.status == "sent" and "FLARE" in sync_sends[0]["body"]
+
+
+def test_the_diary_prompt_is_protocol_timed_and_skipped_once_its_window_closed(alice, run_tick, sync_sends):
+    scheduling.plan_prompts(now=datetime(2026, 3, 20, 12, 0, tzinfo=CHICAGO))
+    run_tick(datetime(2026, 3, 21, 3, 0, tzinfo=CHICAGO))  # the beat came back after the window closed
+    tonight = ScheduledPrompt.objects.filter(participant=alice, slot="2026-03-20")
+    assert {(p.kind, p.status, p.reason[:7]) for p in tonight} == {("diary", "skipped", "expired"),
+                                                                  ("reminder", "skipped", "expired")}
+    assert sync_sends == []
+
+
+def test_a_reminder_after_a_complete_diary_sends_nothing(alice, run_tick, sync_sends):
+    at = datetime(2026, 3, 20, 21, 30, tzinfo=CHICAGO)
+    r = prompt(alice, "reminder", at, "2026-03-20", date(2026, 3, 20))
+    # Answers arrive while the hooks are not running (as in one test transaction): the tick itself checks.
+    receive_sms(inbound=Inbound("SMy1", alice.phone, "5", 0), now=at - timedelta(hours=1))
+    receive_sms(inbound=Inbound("SMy2", alice.phone, "3 2 4 1 5 3 2 2", 0), now=at - timedelta(minutes=59))
+    run_tick(at + timedelta(seconds=5))
+    r.refresh_from_db()
+    assert (r.status, r.reason) == ("skipped", "diary already complete")
+
+
+def test_h12_in_warsaw_at_twelve_elapsed_hours(study, run_tick, sync_sends):
+    from tests.conftest import enroll
+
+    applied = datetime(2026, 3, 28, 20, 0, tzinfo=WARSAW)  # +12 h crosses the 29 March spring-forward
+    with_day1 = enroll(study, "TRUE-AD-101-0007", phone="+48601555017", zone="Europe/Warsaw",
+                       runin_start=date(2026, 3, 21), first_application_at=applied)
+    scheduling.plan_prompts(now=applied)
+    h12 = ScheduledPrompt.objects.get(participant=with_day1, kind="h12")
+    assert h12.due_at.astimezone(WARSAW) == datetime(2026, 3, 29, 9, 0, tzinfo=WARSAW)  # 12 h, not 09:00-1h
+    run_tick(h12.due_at + timedelta(seconds=15))
+    h12.refresh_from_db()
+    assert h12.status == "sent" and sync_sends[0]["to"] == with_day1.phone
+
+
+def test_a_crash_in_the_middle_of_a_batch_rolls_back_claims_and_messages(alice, bob, monkeypatch, run_tick,
+                                                                           sync_sends):
+    at = datetime(2026, 4, 4, 12, 0, tzinfo=CHICAGO)
+    prompt(alice, "visit_reminder", at, "week-4", date(2026, 4, 5))
+    prompt(bob, "visit_reminder", at + timedelta(seconds=1), "week-2", date(2026, 4, 5))
+    real = services.queue_message
+    calls = []
+
+    def dies_second_time(**kw):
+        calls.append(kw["participant"].pk)
+        if len(calls) == 2:
+            raise DatabaseError("server closed the connection unexpectedly")
+        return real(**kw)
+
+    monkeypatch.setattr(services, "queue_message", dies_second_time)
+    with pytest.raises(DatabaseError):
+        run_tick(at + timedelta(minutes=1))
+    assert not OutboundMessage.objects.exists() and sync_sends == []
+    assert set(ScheduledPrompt.objects.values_list("status", flat=True)) == {"pending"}
+    monkeypatch.setattr(services, "queue_message", real)
+    assert run_tick(at + timedelta(minutes=2)).sent == 2
+    assert OutboundMessage.objects.count() == 2 and len(sync_sends) == 2
+
+
+def test_a_bug_for_one_prompt_skips_it_and_sends_the_others(alice, bob, monkeypatch, run_tick, sync_sends):
+    at = datetime(2026, 4, 4, 12, 0, tzinfo=CHICAGO)
+    a = prompt(alice, "visit_reminder", at, "week-4", date(2026, 4, 5))
+    prompt(bob, "visit_reminder", at, "week-2", date(2026, 4, 5))
+    real = services.build_context
+
+    def broken_for_alice(participant, now, **extra):
+        if participant.pk == alice.pk:
+            raise KeyError("instrument")
+        return real(participant, now, **extra)
+
+    monkeypatch.setattr(services, "build_context", broken_for_alice)
+    stats = run_tick(at + timedelta(minutes=1))
+    a.refresh_from_db()
+    assert (stats.sent, stats.skipped, a.status, a.reason) == (1, 1, "skipped", "error: KeyError")
+
+
+def test_batches_continue_until_nothing_is_due(study, run_tick, sync_sends):
+    from tests.conftest import enroll
+
+    at = datetime(2026, 4, 4, 12, 0, tzinfo=CHICAGO)
+    people = [enroll(study, f"TRUE-AD-101-01{i:02d}", phone=f"+1312555{i:04d}", zone="America/Chicago",
+                     phase="long_term") for i in range(7)]
+    for p in people:
+        prompt(p, "lesion_checkin", at, "2026-04-04", date(2026, 4, 4))
+    stats = run_tick(at, batch_size=3)
+    assert (stats.batches, stats.sent) == (3, 7)
+    assert Participant.objects.count() == 7 and len(sync_sends) == 7
