@@ -50,7 +50,6 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
@@ -63,7 +62,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -72,6 +70,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+if PRODUCTION:
+    # gunicorn serves the collected static files itself; the dev server does it in the embedded shape.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 # Admin hardening: the admin site of diaries.admin_site (site scoping, no sponsors, 2FA
 # when ADMIN_REQUIRE_2FA), TOTP devices (django-otp), lockout after failed logins
@@ -176,7 +178,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "requeue-stuck-messages": {"task": "notifications.tasks.requeue_stuck_messages", "schedule": 120.0},
+    # Scheduled prompts are rows, not ETA tasks: one tick a minute sends what is due; the
+    # planner keeps two days ahead (every 6 h, so a missed run costs nothing); windows
+    # close at 03:00 local somewhere every hour, hence the hourly missed-diary check.
+    "dispatch-due-prompts": {"task": "notifications.tasks.dispatch_due_prompts", "schedule": 60.0},
+    "plan-prompts": {"task": "notifications.tasks.plan_prompts", "schedule": 6 * 3600.0},
+    "alert-missed-diaries": {"task": "notifications.tasks.alert_missed_diaries", "schedule": 3600.0},
+}
 # Celery's Django fixup closes the DB connection after every task unless this is
 # set: measured about 120 tasks/s without it against about 1,000/s with it.
 CELERY_DB_REUSE_MAX = 1000
@@ -186,6 +196,8 @@ TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_MESSAGING_SERVICE_SID = os.environ.get("TWILIO_MESSAGING_SERVICE_SID", "")
 TWILIO_FROM_NUMBER = os.environ.get("TWILIO_FROM_NUMBER", "")
+# Only for tests and load benchmarks: send the SDK's API calls to a local fake Twilio server.
+TWILIO_API_BASE = os.environ.get("TWILIO_API_BASE", "")
 
 EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",
@@ -199,6 +211,22 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {"TITLE": "eprp API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "PatientItemKindEnum": ["nrs", "options"],
+    "PatientReportKindEnum": ["cleared", "recurred", "spread"],
+    "PatientEventKindEnum": ["cleared", "recurred", "stopped"],
+}
+
+# Patient app sign-in (diaries/patient_auth.py). Limits are (requests, seconds) windows,
+# counted in the default cache; behind a proxy set REST_FRAMEWORK["NUM_PROXIES"] so the
+# per-address limits see the client, not the proxy.
+PATIENT_SIGNIN_CODE_TTL = int(os.environ.get("PATIENT_SIGNIN_CODE_TTL", 10 * 60))
+PATIENT_SIGNIN_MAX_ATTEMPTS = 5
+PATIENT_SIGNIN_PHONE_LIMITS = [(3, 15 * 60), (10, 24 * 3600)]
+PATIENT_SIGNIN_IP_LIMITS = [(20, 15 * 60)]
+PATIENT_TOKEN_IP_LIMITS = [(30, 15 * 60)]
+PATIENT_SIGNIN_MIN_SECONDS = 0.1  # every code request takes at least this long, enrolled number or not
+PATIENT_TOKEN_TTL = int(os.environ.get("PATIENT_TOKEN_TTL", 30 * 24 * 3600))
 
 LOGGING = {
     "version": 1,
@@ -206,6 +234,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # The SDK logs every request at INFO, query strings included: keep phone numbers out of logs.
+    "loggers": {"twilio.http_client": {"level": "WARNING"}},
 }
 
 # Refuse to load at all with a bad production configuration (gunicorn runs no system checks).
