@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pandas as pd
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch
 
 from analysis.inputs import DIARY_COLUMNS, PARTICIPANT_COLUMNS, VISIT_COLUMNS, Inputs
 from diaries.models import DiaryRecord, Participant, Randomization, Study, TreatmentEvent, Visit
@@ -78,6 +78,36 @@ def qs_records(study: Study):
         .select_related("participant")
         .order_by("participant__usubjid", "submitted_at", "instrument")
     )
+
+
+def exports_for(user):
+    """The exports a user may see: blinded users never see an unblinded export."""
+    from analysis.models import Export
+    from analysis.services import can_see_arms, can_use_sponsor_api
+
+    if not can_use_sponsor_api(user):
+        return Export.objects.none()
+    exports = Export.objects.select_related("study", "requested_by")
+    return exports if can_see_arms(user) else exports.filter(unblinded=False)
+
+
+def api_diary_records(*, include_superseded: bool = False, site: str | None = None, usubjid: str | None = None,
+                      date_from=None, date_to=None):
+    """Diary records for the sponsor API, in a stable order; current ones only unless asked."""
+    records = DiaryRecord.objects.annotate(
+        is_current=~Exists(DiaryRecord.objects.filter(supersedes=OuterRef("pk")))
+    ).select_related("participant__site", "participant__study")
+    if not include_superseded:
+        records = records.filter(is_current=True)
+    if site:
+        records = records.filter(participant__site__number=site)
+    if usubjid:
+        records = records.filter(participant__usubjid=usubjid)
+    if date_from:
+        records = records.filter(diary_date__gte=date_from)
+    if date_to:
+        records = records.filter(diary_date__lte=date_to)
+    return records.order_by("participant__usubjid", "diary_date", "instrument", "timepoint", "submitted_at", "id")
 
 
 def treatment_events(study: Study) -> pd.DataFrame:
