@@ -14,8 +14,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 run: $(VENV)/.installed
 	$(PY) manage.py up
 
+# Tests keep their files (SQLite, the filesystem broker) apart from a running `make run`.
 test: $(VENV)/.installed
-	$(PY) -m pytest $(PYTEST_ARGS)
+	EPRP_VAR_DIR=$${EPRP_VAR_DIR:-var/test} $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

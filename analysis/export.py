@@ -47,7 +47,9 @@ def export_transfer(
     if unknown:
         raise ValueError(f"unknown format(s) {', '.join(sorted(unknown))}; known: {', '.join(FORMATS)}")
     directory = Path(directory)
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=directory.parent if directory.parent.exists() else None))
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    # Staged beside the target, so the final rename is atomic and never crosses file systems.
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=directory.parent))
     try:
         write_inputs(selectors.transfer_inputs(study, unblinded=unblinded), staging)
         inputs = read_inputs(staging)

@@ -1,0 +1,60 @@
+"""simulate_trial: play a trial forward through the real paths (see eprp/simulation.py)."""
+
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from diaries import services
+from diaries.demo import STUDY_FILE
+from eprp.simulation import Simulation, default_end
+
+
+class Command(BaseCommand):
+    help = "Simulate a trial (enrollment, SMS and web diaries, prompts, alerts) and write its transfer."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--participants", type=int, default=30)
+        parser.add_argument("--weeks", type=int, default=3,
+                            help="weeks after Day 1 (8 = the vehicle-controlled period)")
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--output", type=Path, help="transfer folder (default var/exports/simulation-SEED)")
+        parser.add_argument("--quiet", action="store_true", help="no progress bar")
+        parser.add_argument("--allow-production", action="store_true")
+
+    def handle(self, *args, participants, weeks, seed, output=None, quiet=False, allow_production=False, **options):
+        if settings.PRODUCTION and not allow_production:
+            raise CommandError("this adds simulated participants: refused in production", returncode=2)
+        if participants < 1 or weeks < 1:
+            raise CommandError("--participants and --weeks must be at least 1", returncode=2)
+        study, _ = services.load_study(text=STUDY_FILE.read_text(encoding="utf-8"), actor="system:simulation")
+        sim = Simulation(study=study, participants=participants, weeks=weeks, seed=seed, end=default_end(),
+                         progress=None if quiet else self._progress)
+        summary = sim.run()
+        export_dir = output or Path(settings.VAR_DIR) / "exports" / f"simulation-{seed}"
+        summary = sim.finish(export_dir=export_dir)
+        if not quiet:
+            sys.stderr.write("\n")
+        self._print(summary)
+
+    def _progress(self, step, total, now):
+        width = 30
+        done = int(width * (step / total if total else 1))
+        sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {now:%Y-%m-%d %H:%M} UTC")
+        sys.stderr.flush()
+
+    def _print(self, s):
+        out = self.stdout.write
+        out(f"participants {s.participants}  texts in {s.inbound}  texts out {s.outbound}  "
+            f"current diary records {s.records}  web submissions refused {s.refused}")
+        out("inbound outcomes: " + ", ".join(f"{k or 'other'} {v}" for k, v in sorted(s.outcomes.items())))
+        out("alerts: " + (", ".join(f"{k} {v}" for k, v in sorted(s.alerts.items())) or "none"))
+        out(f"transfer: {s.export_dir}")
+        out(f"{'ENDPOINT':<18}{'ARM':<9}{'N':>5}{'RESP':>6}{'PCT':>7}{'MEAN':>8}{'DIFF':>8}{'P':>9}")
+        def num(row, key, fmt):
+            return format(float(row[key]), fmt) if row[key] else ""
+
+        for row in s.endpoint_rows:
+            out(f"{row['ENDPOINT']:<18}{row['ARM']:<9}{row['N']:>5}{row['RESPONDERS']:>6}{num(row, 'PCT', '.1f'):>7}"
+                f"{num(row, 'MEAN', '.2f'):>8}{num(row, 'DIFF', '.2f'):>8}{num(row, 'P_VALUE', '.4f'):>9}")

@@ -1,0 +1,425 @@
+"""A whole trial played forward on a controlled clock, through the real paths.
+
+The clock is moved with time-machine, so every service, the planner, the beat tick and
+the webhook see simulated time exactly as they see real time. Prompts are planned and
+dispatched by the same functions the beat schedule runs; the outbox sends through the
+locmem transport; simulated patients read what they were sent and answer with signed
+Twilio webhooks through Django's request handling (some use the web diary's service
+instead); site staff record Day 1, visits and discontinuations through the services.
+
+Patients follow trajectories by arm, built to separate as the TRuE-AD studies did:
+vehicle improves a little, 0.75% clearly, 1.5% most, with a small drop within 12
+hours of the first application.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import time_machine
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.test import Client, override_settings
+from django.utils import timezone
+from twilio.request_validator import RequestValidator
+
+from diaries import services, windows
+from diaries.models import Alert, DiaryRecord, Participant, Phase, Randomization, Study
+from notifications import dispatch, scheduling
+from notifications.models import InboundMessage, OutboundMessage
+from notifications.transports import locmem
+
+ARMS = ("RUX15", "RUX075", "VEHICLE")
+ARM_WEIGHTS = (2, 2, 1)
+# Mean itch NRS improvement reached by Week 8, and the extra drop 12 h after the first
+# application (Papp et al. 2021: -0.1 vehicle, -0.4 0.75%, -0.5 1.5% at 12 hours).
+ITCH_EFFECT = {"VEHICLE": 1.3, "RUX075": 3.4, "RUX15": 4.0}
+H12_EFFECT = {"VEHICLE": 0.1, "RUX075": 0.4, "RUX15": 0.5}
+# PROMIS SD 8b raw-score improvement reached by Week 8.
+SLEEP_EFFECT = {"VEHICLE": 2.0, "RUX075": 5.5, "RUX15": 6.5}
+REVERSED_ITEMS = {2, 3, 7, 8}
+TOKEN = "simulation-auth-token"
+
+
+@dataclass
+class SimPatient:
+    usubjid: str
+    phone: str
+    zone: str
+    site: str
+    language: str
+    arm: str
+    stratum: str
+    runin_start: date
+    adherence: float
+    itch0: float
+    sleep0: float  # mean item score at baseline (1..5)
+    web_user: bool
+    participant_id: object = None
+    stop_on: date | None = None
+    restart_on: date | None = None
+    discontinue_on: date | None = None
+    lesions_clear: bool = False
+    replies_today: int = 0
+
+
+@dataclass(order=True)
+class Reply:
+    at: datetime
+    seq: int
+    usubjid: str = field(compare=False)
+    body: str = field(compare=False)
+
+
+@dataclass
+class Summary:
+    participants: int = 0
+    inbound: int = 0
+    outbound: int = 0
+    records: int = 0
+    refused: int = 0
+    alerts: Counter = field(default_factory=Counter)
+    outcomes: Counter = field(default_factory=Counter)
+    export_dir: str = ""
+    endpoint_rows: list = field(default_factory=list)
+
+
+class Simulation:
+    def __init__(self, *, study: Study, participants: int, weeks: int, seed: int, end: datetime,
+                 progress=None):
+        self.study = study
+        self.rules = study.rules
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.weeks = weeks
+        self.end = end.astimezone(UTC)
+        days = self.rules.runin_days + 7 * weeks + 4
+        self.start = (self.end - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
+        self.patients: dict[str, SimPatient] = {}
+        self.by_phone: dict[str, SimPatient] = {}
+        self.replies: list[Reply] = []
+        self.seq = 0
+        self.client = Client()
+        self.validator = RequestValidator(TOKEN)
+        self.progress = progress
+        self.n = participants
+        self.summary = Summary()
+
+    # --- set-up --------------------------------------------------------------------------
+
+    def _make_patients(self):
+        sites = list(self.study.sites.order_by("number"))
+        existing = Participant.objects.filter(study=self.study, usubjid__startswith="SIM").count()
+        for i in range(self.n):
+            site = sites[i % len(sites)]
+            arm = self.rng.choices(ARMS, weights=ARM_WEIGHTS)[0]
+            zone = site.zone
+            spanish = site.country in ("ES", "MX") or self.rng.random() < 0.1
+            number = existing + i + 1
+            runin = (self.start.astimezone(ZoneInfo(zone)) + timedelta(days=1 + self.rng.randrange(4))).date()
+            p = SimPatient(
+                usubjid=f"SIM-{self.seed}-{number:04d}", phone=_phone(site.country, self.seed, number), zone=zone,
+                site=site.number, language="es" if spanish else "en", arm=arm,
+                stratum=self.rng.choice(("IGA2", "IGA3")), runin_start=runin,
+                adherence=min(0.98, max(0.5, self.rng.gauss(0.86, 0.08))),
+                itch0=min(10.0, max(4.0, self.rng.gauss(6.8, 1.4))),
+                sleep0=min(4.6, max(2.0, self.rng.gauss(3.1, 0.5))),
+                web_user=self.rng.random() < 0.15,
+            )
+            if self.rng.random() < 0.04:
+                p.stop_on = runin + timedelta(days=self.rng.randrange(3, 7 * self.weeks + 5))
+                if self.rng.random() < 0.5:
+                    p.restart_on = p.stop_on + timedelta(days=2)
+            if self.rng.random() < 0.03:
+                p.discontinue_on = runin + timedelta(days=self.rng.randrange(10, 7 * self.weeks + 7))
+            self.patients[p.usubjid] = p
+            self.by_phone[p.phone] = p
+
+    def _enroll(self, p: SimPatient):
+        participant = services.enroll_participant(
+            study=self.study, site_number=p.site, usubjid=p.usubjid, phone=p.phone, zone=p.zone,
+            language=p.language, runin_start=p.runin_start, actor="system:simulation",
+        )
+        p.participant_id = participant.pk
+        self.summary.participants += 1
+
+    # --- the clock loop ------------------------------------------------------------------
+
+    def run(self) -> Summary:
+        self._make_patients()
+        with (
+            override_settings(SMS_BACKEND="locmem", TWILIO_AUTH_TOKEN=TOKEN, ALLOWED_HOSTS=["*"],
+                              CELERY_TASK_ALWAYS_EAGER=True),
+            time_machine.travel(self.start, tick=False) as clock,
+        ):
+            from eprp.celery import app
+
+            eager = app.conf.task_always_eager
+            app.conf.task_always_eager = True  # the outbox sends inline, on the simulated clock
+            try:
+                self._loop(clock)
+            finally:
+                app.conf.task_always_eager = eager
+        return self.summary
+
+    def _loop(self, clock):
+        """Jump from event to event: the hourly ticks, due prompts and patients' replies."""
+        from notifications.models import PromptStatus, ScheduledPrompt
+
+        now = self.start
+        last_plan = None
+        locmem.outbox.clear()
+        while now < self.end:
+            clock.move_to(now)
+            if now.minute == 0 and now.second == 0:
+                self._site_work(now)
+                if last_plan is None or now - last_plan >= timedelta(hours=6):
+                    scheduling.plan_prompts(now=now)
+                    last_plan = now
+                if now.hour % 3 == 0:  # the beat runs it hourly; every 3 h is enough for a 2-day streak
+                    scheduling.alert_missed_diaries(now=now)
+                if self.progress:
+                    self.progress(now - self.start, self.end - self.start, now)
+            dispatch.dispatch_due_prompts(now=now, time_budget=None)
+            self._read_outbox(now)
+            next_hour = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+            due = ScheduledPrompt.objects.filter(status=PromptStatus.PENDING, due_at__gt=now).order_by("due_at")
+            upcoming = [next_hour, self.end]
+            if (first := due.values_list("due_at", flat=True).first()) is not None:
+                upcoming.append(first)
+            if self.replies:
+                upcoming.append(self.replies[0].at)
+            later = min(upcoming)
+            self._send_due_replies(later, clock)
+            now = max(later, now + timedelta(seconds=1))
+
+    def _site_work(self, now: datetime):
+        """What site staff do: enroll on run-in start, Day 1 at 10:00, visits, discontinuations."""
+        for p in self.patients.values():
+            local = now.astimezone(ZoneInfo(p.zone))
+            today = local.date()
+            if p.participant_id is None and today >= p.runin_start - timedelta(days=1):
+                self._enroll(p)
+                continue
+            if p.participant_id is None:
+                continue
+            day1 = p.runin_start + timedelta(days=self.rules.runin_days)
+            if today == day1 and local.hour >= 10 and not hasattr(p, "_day1"):
+                participant = Participant.objects.get(pk=p.participant_id)
+                if participant.first_application_at is None and participant.phase == Phase.RUNIN:
+                    services.record_first_application(participant=participant, at=now, actor="user:site-coordinator")
+                p._day1 = now
+            if local.hour == 11:
+                self._visits_and_ends(p, today, day1)
+                self._opt_out_and_back(p, today, now)
+
+    def _visits_and_ends(self, p: SimPatient, today: date, day1: date):
+        participant = Participant.objects.get(pk=p.participant_id)
+        if participant.phase in (Phase.WITHDRAWN, Phase.COMPLETED):
+            return
+        for week in self.rules.visit_weeks:
+            nominal = day1 + timedelta(days=7 * week)
+            moved = (sum(map(ord, p.usubjid)) + week) % 3 - 1  # visits land a day early, on time or late
+            if today == nominal + timedelta(days=moved) and week <= self.weeks:
+                services.record_visit(participant=participant, week=week, visit_date=today,
+                                      actor="user:site-coordinator")
+        if p.discontinue_on and today >= p.discontinue_on:
+            services.discontinue_participant(participant=participant, on=today, actor="user:site-coordinator",
+                                             reason="withdrew consent (simulated)")
+            return
+        if participant.phase == Phase.VEHICLE_CONTROLLED and today >= day1 + timedelta(days=56):
+            services.change_phase(participant=participant, phase=Phase.LONG_TERM, actor="user:site-coordinator",
+                                  reason="Week 8 visit: long-term period")
+
+    def _opt_out_and_back(self, p: SimPatient, today: date, now: datetime):
+        """A few patients text STOP one day (some in other words), and half of them START two days later."""
+        if p.stop_on == today:
+            self._reply(p, now + timedelta(hours=1), self.rng.choice(["STOP", "stop", "Stop texting me", "ALTO"]))
+        if p.restart_on == today:
+            self._reply(p, now + timedelta(hours=2), "START")
+
+    # --- patients ------------------------------------------------------------------------
+
+    def _read_outbox(self, now: datetime):
+        while locmem.outbox:
+            sent = locmem.outbox.pop(0)
+            p = self.by_phone.get(sent["to"])
+            if p is None:
+                continue
+            message = OutboundMessage.objects.filter(provider_sid=sent["sid"]).only("kind").first()
+            self._react(p, message.kind if message else "", now)
+
+    def _react(self, p: SimPatient, kind: str, now: datetime):
+        local = now.astimezone(ZoneInfo(p.zone))
+        day = local.date()
+        if kind in ("diary", "reminder"):
+            if self.rng.random() > p.adherence * (0.55 if kind == "reminder" else 1.0):
+                return
+            delay = timedelta(minutes=self.rng.expovariate(1 / 25))
+            if self.rng.random() < 0.02:
+                delay = timedelta(hours=self.rng.uniform(8.5, 12))  # a late reply the window refuses
+            if p.web_user and self.rng.random() < 0.7:
+                self._web_diary(p, now + delay)
+                return
+            itch = self._itch(p, day)
+            self._reply(p, now + delay, self.rng.choice([str(itch), str(itch), f"{itch}/10", f"itch {itch}"]))
+            options = self._sleep_options(p, day)
+            at = now + delay + timedelta(minutes=1)
+            if self.rng.random() < 0.75:
+                self._reply(p, at, " ".join(map(str, options)))
+            else:
+                answered = 8 if self.rng.random() < 0.9 else self.rng.randrange(3, 8)
+                for option in options[:answered]:
+                    at += timedelta(seconds=self.rng.randrange(20, 90))
+                    self._reply(p, at, str(option))
+            if self.rng.random() < 0.04:
+                self._reply(p, at + timedelta(minutes=5), str(max(0, min(10, itch + self.rng.choice((-1, 1))))))
+        elif kind == "h12":
+            if self.rng.random() < 0.85:
+                base = self._itch(p, day, h12=True)
+                self._reply(p, now + timedelta(minutes=self.rng.expovariate(1 / 15)), str(base))
+        elif kind == "lesion_checkin":
+            if self.rng.random() < 0.8:
+                cleared = self.rng.random() < (0.55 if p.arm != "VEHICLE" else 0.35)
+                word = "CLEAR" if cleared else "FLARE"
+                if cleared != p.lesions_clear or not cleared:
+                    self._reply(p, now + timedelta(minutes=20), word)
+                    if not cleared:
+                        self._reply(p, now + timedelta(minutes=22), "YES" if self.rng.random() < 0.15 else "NO")
+                p.lesions_clear = cleared
+
+    def _itch(self, p: SimPatient, day: date, h12: bool = False) -> int:
+        day1 = p.runin_start + timedelta(days=self.rules.runin_days)
+        study_day = windows.study_day(day, day1)
+        mean = p.itch0
+        if study_day >= 1:
+            mean -= ITCH_EFFECT[p.arm] * (1 - math.exp(-study_day / 9)) + H12_EFFECT[p.arm]
+        if h12:
+            mean = p.itch0 - H12_EFFECT[p.arm] * 2
+        return int(min(10, max(0, round(self.rng.gauss(mean, 0.9)))))
+
+    def _sleep_options(self, p: SimPatient, day: date) -> list[int]:
+        day1 = p.runin_start + timedelta(days=self.rules.runin_days)
+        study_day = windows.study_day(day, day1)
+        mean = p.sleep0
+        if study_day >= 1:
+            mean -= SLEEP_EFFECT[p.arm] / 8 * (1 - math.exp(-study_day / 10))
+        options = []
+        for item in range(1, 9):
+            score = int(min(5, max(1, round(self.rng.gauss(mean, 0.6)))))
+            options.append(6 - score if item in REVERSED_ITEMS else score)
+        return options
+
+    def _web_diary(self, p: SimPatient, at: datetime):
+        """Some patients use the web diary: the same services the web views call."""
+        self.seq += 1
+        heapq.heappush(self.replies, Reply(at, self.seq, p.usubjid, "\x00web"))
+
+    def _reply(self, p: SimPatient, at: datetime, body: str):
+        self.seq += 1
+        heapq.heappush(self.replies, Reply(at, self.seq, p.usubjid, body))
+
+    def _send_due_replies(self, until: datetime, clock):
+        while self.replies and self.replies[0].at <= until:
+            reply = heapq.heappop(self.replies)
+            clock.move_to(reply.at)
+            p = self.patients[reply.usubjid]
+            if reply.body == "\x00web":
+                self._submit_web(p, reply.at)
+                continue
+            params = {
+                "MessageSid": f"SMsim{self.seed}x{reply.seq:08d}", "AccountSid": "AC" + "5" * 32, "From": p.phone,
+                "To": "+13125550999", "Body": reply.body, "NumMedia": "0", "NumSegments": "1",
+                "SmsStatus": "received", "ApiVersion": "2010-04-01",
+            }
+            url = "/sms/twilio/inbound/"
+            signature = self.validator.compute_signature(settings.PUBLIC_BASE_URL + url, params)
+            response = self.client.post(url, params, HTTP_X_TWILIO_SIGNATURE=signature)
+            if response.status_code != 200:
+                raise RuntimeError(f"inbound webhook answered {response.status_code}")
+            self.summary.inbound += 1
+
+    def _submit_web(self, p: SimPatient, at: datetime):
+        participant = Participant.objects.get(pk=p.participant_id)
+        day = at.astimezone(ZoneInfo(p.zone)).date()
+        try:
+            with transaction.atomic():
+                services.record_answers(participant=participant, instrument="ITCH_NRS",
+                                        answers={1: self._itch(p, day)}, channel="web")
+                options = self._sleep_options(p, day)
+                services.record_answers(participant=participant, instrument="PROMIS_SD8B",
+                                        answers={i + 1: o for i, o in enumerate(options)}, channel="web")
+        except (services.ServiceError, windows.OutsideWindow):
+            self.summary.refused += 1
+
+    # --- the end -------------------------------------------------------------------------
+
+    def finish(self, *, export_dir) -> Summary:
+        """Unblind (import the randomization as a statistician) and write the transfer."""
+        from analysis.randomization import import_randomization
+        from analysis.services import run_export
+
+        statistician = _statistician()
+        rows = ["USUBJID,ARM,STRATUM"] + [f"{p.usubjid},{p.arm},{p.stratum}" for p in self.patients.values()
+                                          if p.participant_id is not None]
+        already = set(Randomization.objects.filter(participant__study=self.study).values_list(
+            "participant__usubjid", flat=True))
+        text = "\n".join(r for r in rows if r.split(",")[0] not in already) + "\n"
+        if text.count("\n") > 1:
+            import_randomization(study=self.study, text=text, user=statistician)
+        manifest = run_export(study=self.study, directory=export_dir, formats=["csv"], unblinded=True,
+                              actor=statistician)
+        s = self.summary
+        s.export_dir = str(export_dir)
+        s.outbound = OutboundMessage.objects.filter(participant__usubjid__startswith=f"SIM-{self.seed}-").count()
+        s.inbound = InboundMessage.objects.filter(participant__usubjid__startswith=f"SIM-{self.seed}-").count()
+        s.outcomes = Counter(InboundMessage.objects.filter(participant__usubjid__startswith=f"SIM-{self.seed}-")
+                             .values_list("outcome", flat=True))
+        s.records = DiaryRecord.objects.current().filter(participant__usubjid__startswith=f"SIM-{self.seed}-").count()
+        s.alerts = Counter(Alert.objects.filter(participant__usubjid__startswith=f"SIM-{self.seed}-")
+                           .values_list("kind", flat=True))
+        import csv
+
+        with open(f"{export_dir}/endpoint_summary.csv", encoding="utf-8") as f:
+            s.endpoint_rows = list(csv.DictReader(f))
+        s.manifest = manifest
+        return s
+
+
+def _phone(country: str, seed: int, number: int) -> str:
+    """Fictional numbers: North American 555-01xx style exchanges and unassigned European ranges."""
+    # 2000..9999: clear of the demo participants' 555-01xx numbers.
+    n = 2000 + (seed * 7919 + number) % 8000
+    if country == "PL":
+        return f"+4860155{n:04d}"
+    if country == "ES":
+        return f"+3461255{n:04d}"
+    return f"+1312555{n:04d}" if country == "US" else f"+1617555{n:04d}"
+
+
+def _statistician():
+    user_model = get_user_model()
+    user, created = user_model.objects.get_or_create(username="simulation-statistician",
+                                                      defaults={"is_active": True})
+    if created:
+        user.set_unusable_password()
+        user.save()
+    ct = ContentType.objects.get_for_model(Randomization)
+    for codename in ("import_randomization", "view_randomization"):
+        perm, _ = Permission.objects.get_or_create(codename=codename, content_type=ct,
+                                                   defaults={"name": codename.replace("_", " ")})
+        user.user_permissions.add(perm)
+    return user_model.objects.get(pk=user.pk)
+
+
+def default_end() -> datetime:
+    return timezone.now()
