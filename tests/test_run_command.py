@@ -31,7 +31,7 @@ def test_up_serves_admin_with_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path: Pat
         cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
-        deadline, page = time.monotonic() + 120, None
+        deadline, page = time.monotonic() + 420, None  # first start simulates the demo cohort
         while time.monotonic() < deadline and page is None:
             assert proc.poll() is None, (tmp_path / "up.log").read_text()
             try:
@@ -45,6 +45,8 @@ def test_up_serves_admin_with_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path: Pat
         assert "ready" in (tmp_path / "up.log").read_text()
         assert (tmp_path / "var" / "eprp.sqlite3").exists()
         assert (tmp_path / "var" / "admin-password.txt").exists()
+        assert (tmp_path / "var" / "exports" / "simulation-1" / "endpoint_summary.csv").exists()
+        assert "texts in" in (tmp_path / "up.log").read_text()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
         output = (tmp_path / "up.log").read_text()

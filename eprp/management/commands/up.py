@@ -25,6 +25,13 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         if not no_demo:
             call_command("load_demo", stdout=self.stdout)
+            from diaries.models import Participant
+
+            if not Participant.objects.filter(usubjid__startswith="SIM-").exists():
+                # A small simulated cohort so the admin shows compliance, alerts, message
+                # histories and an export on first start (about half a minute, once).
+                self.stdout.write("simulating a demo cohort: 24 participants, run-in and 2 weeks ...")
+                call_command("simulate_trial", participants=24, weeks=2, seed=1, quiet=True, stdout=self.stdout)
         var = settings.VAR_DIR
         var.mkdir(parents=True, exist_ok=True)
         python = sys.executable
