@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from . import admin_views, audit, roles, selectors, services
+from . import admin_views, audit, patient_auth, roles, selectors, services
 from .admin_scoping import ScopedInline, SiteScopedAdmin
 from .models import (
     Alert,
@@ -26,6 +26,8 @@ from .models import (
     AuditEvent,
     DiaryRecord,
     Participant,
+    PatientToken,
+    PushDevice,
     Randomization,
     Site,
     Study,
@@ -508,4 +510,35 @@ class RandomizationAdmin(SiteScopedAdmin):
 
     site_path = "participant__site"
     list_display = ["participant", "arm", "stratum", "imported_at"]
+    search_fields = ["participant__usubjid"]
+
+
+@admin.register(PatientToken)
+class PatientTokenAdmin(SiteScopedAdmin):
+    """Mobile app sign-ins: never the token itself, only its first characters; staff revoke here."""
+
+    site_path = "participant__site"
+    list_display = ["participant", "key_prefix", "device", "created_at", "expires_at", "last_used_at", "revoked_at",
+                    "revoked_by"]
+    fields = readonly_fields = list_display
+    list_filter = ["participant__site"]
+    search_fields = ["participant__usubjid"]
+    actions = ["revoke"]
+
+    def has_manage_permission(self, request, obj=None):
+        return request.user.has_perm("diaries.change_participant")
+
+    @admin.action(description="Revoke the selected app sign-ins", permissions=["manage"])
+    def revoke(self, request, queryset):
+        for token in queryset.select_related("participant"):
+            patient_auth.revoke_patient_token(token, request.user)
+        self.message_user(request, f"{queryset.count()} app sign-in(s) revoked.")
+
+
+@admin.register(PushDevice)
+class PushDeviceAdmin(SiteScopedAdmin):
+    site_path = "participant__site"
+    list_display = ["participant", "platform", "created_at", "last_registered_at"]
+    fields = readonly_fields = ["participant", "platform", "token", "created_at", "last_registered_at"]
+    list_filter = ["participant__site", "platform"]
     search_fields = ["participant__usubjid"]

@@ -44,6 +44,8 @@ _READ = [
     "notifications.view_inboundmessage",
     "notifications.view_outboundmessage",
     "notifications.view_scheduledprompt",
+    "diaries.view_patienttoken",
+    "diaries.view_pushdevice",
 ]
 
 ROLES: dict[str, list[str]] = {

@@ -350,6 +350,28 @@ def apply_effects(participant: Participant, result: chatbot.Result, now: datetim
     return reply, outcome, True
 
 
+@transaction.atomic
+def send_prompt_now(*, participant: Participant, kind: str, now: datetime | None = None) -> OutboundMessage | None:
+    """A prompt sent on a site's request (e.g. "resend today's reminder"), through the chatbot.
+
+    The conversation moves as with a scheduled prompt, so the patient's answer is read as
+    the diary; None when there is nothing to send (diary done, window closed, opted out).
+    """
+    now = now or timezone.now()
+    conversation = _locked_conversation(participant.phone_hash)
+    if conversation is None:
+        return None
+    ctx = build_context(conversation.participant, now)
+    result = chatbot.start(kind, ctx, state=conversation.state)
+    if not result.reply:
+        return None
+    message = queue_message(participant=conversation.participant, kind=kind, body=result.reply)
+    if message is not None:
+        conversation.state = result.state
+        conversation.save(update_fields=["state", "updated_at"])
+    return message
+
+
 def send_diary_link(*, participant: Participant) -> OutboundMessage | None:
     from diaries import links
 

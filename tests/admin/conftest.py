@@ -5,7 +5,7 @@ monitor: all sites, read-only.  sponsor: no admin at all (even with is_staff tic
 statistician: unblinded, may import randomization.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -99,9 +99,15 @@ def site_a_data(study, alice, bob, dora):
     prompt = ScheduledPrompt.objects.create(participant=alice, kind="diary", slot="2026-03-10",
                                             due_at=datetime(2026, 3, 10, 19, 0, tzinfo=CHICAGO),
                                             created_at=now, updated_at=now)
-    from diaries.models import AuditEvent
+    from diaries.models import AuditEvent, PatientToken, PushDevice
 
+    token = PatientToken.objects.create(participant=alice, key_hash="a" * 64, key_prefix="ept_alic", created_at=now,
+                                        expires_at=now + timedelta(days=30))
+    device = PushDevice.objects.create(participant=alice, platform="ios", token="apns-alice", created_at=now,
+                                       last_registered_at=now)
     return {
+        "patienttoken": token,
+        "pushdevice": device,
         "site": alice.site,
         "participant": alice,
         "diaryrecord": record,

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 SITE_A_MARKERS = ["TRUE-AD-101-", "Lakeside Dermatology"]
 MODELS = ["site", "participant", "diaryrecord", "treatmentevent", "alert", "auditevent", "randomization",
-          "inboundmessage", "outboundmessage", "scheduledprompt"]
+          "inboundmessage", "outboundmessage", "scheduledprompt", "patienttoken", "pushdevice"]
 APP = {"inboundmessage": "notifications", "outboundmessage": "notifications", "scheduledprompt": "notifications"}
 
 

@@ -114,3 +114,22 @@ def test_stuck_queued_messages_are_requeued(alice, settings):
     message = queued(alice)
     OutboundMessage.objects.filter(pk=message.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
     assert services.requeue_stuck_messages() == 1
+
+
+def test_send_prompt_now_moves_the_conversation_so_the_answer_is_the_diary(alice, client, settings):
+    from datetime import datetime
+
+    import time_machine
+
+    from diaries.models import DiaryRecord
+    from tests.conftest import CHICAGO
+    from tests.fake_twilio import signed_post
+
+    settings.TWILIO_AUTH_TOKEN = TOKEN
+    with time_machine.travel(datetime(2026, 3, 10, 21, 40, tzinfo=CHICAGO), tick=False):
+        message = services.send_prompt_now(participant=alice, kind="reminder")
+        assert message is not None and message.kind == "reminder"
+        signed_post(client, "/sms/twilio/inbound/", {"MessageSid": "SMr1", "From": alice.phone, "Body": "4"}, TOKEN)
+        assert DiaryRecord.objects.get(participant=alice).derived == {"itch": 4}
+    with time_machine.travel(datetime(2026, 3, 10, 12, 0, tzinfo=CHICAGO), tick=False):
+        assert services.send_prompt_now(participant=alice, kind="reminder") is None  # window closed
