@@ -316,7 +316,13 @@ def _scored(rules: StudyConfig, instrument: str, answers: dict[int, int], langua
 def _derived(instrument: str, scored: list[dict]) -> dict:
     if instrument == Instrument.ITCH_NRS:
         return {"itch": scored[0]["score"]}
-    return {"answered": len(scored), "sum": sum(a["score"] for a in scored)}
+    from analysis.scoring import promis_raw, promis_tscore
+
+    total = sum(a["score"] for a in scored)
+    raw = float(promis_raw(total, len(scored)))
+    if raw != raw:  # fewer than 4 items: no raw score (ENDPOINTS.md section 2)
+        return {"answered": len(scored), "sum": total, "raw": None, "t_score": None}
+    return {"answered": len(scored), "sum": total, "raw": int(raw), "t_score": float(promis_tscore(raw))}
 
 
 def current_record(participant: Participant, instrument: str, timepoint: str, diary_date: date | None):

@@ -91,7 +91,10 @@ def test_promis_answered_one_by_one_merges_into_one_current_record(alice):
     assert [a["item"] for a in current.answers] == [1, 2, 3, 4, 5]
     # Items 2 and 3 are reverse-scored: option 2 scores 4.
     assert [a["score"] for a in current.answers] == [2, 4, 4, 2, 2]
-    assert current.derived == {"answered": 5, "sum": 14}
+    # Five items prorated: round(14 * 8 / 5) = 22, T-score 52.2 (ENDPOINTS.md section 2).
+    assert current.derived == {"answered": 5, "sum": 14, "raw": 22, "t_score": 52.2}
+    three = DiaryRecord.objects.filter(participant=alice, instrument="PROMIS_SD8B").order_by("submitted_at")[2]
+    assert three.derived == {"answered": 3, "sum": 10, "raw": None, "t_score": None}
     assert DiaryRecord.objects.filter(participant=alice).count() == 5
 
 
