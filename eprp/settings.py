@@ -162,6 +162,7 @@ STORAGES = {
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", 8 * 3600))
+DIARY_LINK_MAX_AGE = int(os.environ.get("DIARY_LINK_MAX_AGE", 24 * 3600))  # seconds a web diary link opens
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -215,6 +216,9 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Behind a reverse proxy, how many X-Forwarded-For hops to trust: the patient sign-in
+    # limits count per client address, not per proxy.
+    "NUM_PROXIES": int(os.environ["NUM_PROXIES"]) if os.environ.get("NUM_PROXIES") else None,
 }
 SPECTACULAR_SETTINGS = {"TITLE": "eprp API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
