@@ -36,9 +36,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
+from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, Max, Q, Value, When
 from django.utils import timezone
 
@@ -91,10 +92,11 @@ class Facts:
     discontinued_on: date | None = None
     visits: dict[int, date] = field(default_factory=dict)  # week -> actual visit date
     cycles: tuple[cycles.Cycle, ...] = ()
+    day1: date | None = field(init=False, default=None)
 
-    @property
-    def day1(self) -> date | None:
-        return windows.day1(self.first_application_at, self.zone) if self.first_application_at else None
+    def __post_init__(self):
+        if self.first_application_at is not None:  # computed once: every rule below needs it
+            object.__setattr__(self, "day1", windows.day1(self.first_application_at, self.zone))
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,13 @@ class Planned:
     slot: str
     due_at: datetime  # UTC
     diary_date: date | None  # the diary date; the visit date; the check-in or stop day; Day 1 for H12
+
+
+@cache
+def _pin_zone(zone: str) -> ZoneInfo:
+    """Keep a strong reference: ZoneInfo caches only 8 zones strongly, and re-reading a tz file
+    for each of 100,000 participants spread over 20 zones cost seconds per plan."""
+    return ZoneInfo(zone)
 
 
 @lru_cache(maxsize=200_000)
@@ -190,7 +199,8 @@ def planned_prompts(facts: Facts, rules: StudyConfig, start: datetime, end: date
             add(PromptKind.REMINDER, slot, _at(d, rules.diary_reminder, zone), d)
     if facts.first_application_at is not None:
         add(PromptKind.H12, "h12", windows.h12_window(facts.first_application_at, rules).prompt_at, facts.day1)
-    for week, visit_on in visit_dates(facts, rules).items():
+    visits = visit_dates(facts, rules)
+    for week, visit_on in visits.items():
         if facts.discontinued_on is not None and visit_on > facts.discontinued_on:
             continue
         remind_on = visit_on - timedelta(days=rules.visit_reminder_days_before)
@@ -198,7 +208,7 @@ def planned_prompts(facts: Facts, rules: StudyConfig, start: datetime, end: date
             due = out_of_quiet_hours(_at(remind_on, rules.visit_reminder_time, zone), zone, rules)
             add(PromptKind.VISIT_REMINDER, f"week-{week}", due, visit_on)
     if facts.phase == Phase.LONG_TERM:
-        end_visit = visit_dates(facts, rules).get(rules.long_term_end_week)
+        end_visit = visits.get(rules.long_term_end_week)
         if end_visit is None and facts.day1 is not None:
             end_visit = windows.date_of_study_day(7 * rules.long_term_end_week + 1, facts.day1)
         for d in days:
@@ -258,39 +268,45 @@ def plan_prompts(
         rows = list((active.filter(pk__gt=last) if last else active)[:batch_size])
         if not rows:
             return stats
-        stats += _plan_batch(rows, now, horizon)
+        stats += _plan_batch(rows, now, horizon, id_range=(rows[0][0], rows[-1][0]))
         last = rows[-1][0]
 
 
-def _plan_batch(rows: list[tuple], now: datetime, horizon: timedelta) -> PlanStats:
+def _plan_batch(rows: list[tuple], now: datetime, horizon: timedelta, id_range: tuple | None = None) -> PlanStats:
     stats = PlanStats(participants=len(rows))
     if not rows:
         return stats
     ids = [r[0] for r in rows]
+    # Everyone's plan runs in pk order: a pk range is one index range scan, where an IN list of
+    # 2,000 UUIDs costs quoting and planning time on every query.
+    in_batch = Q(participant_id__gte=id_range[0], participant_id__lte=id_range[1]) if id_range else Q(
+        participant_id__in=ids)
+    for r in rows:
+        _pin_zone(r[2])
     visits: dict[object, dict[int, date]] = defaultdict(dict)
-    for pid, week, visit_on in Visit.objects.filter(participant_id__in=ids).values_list(
+    for pid, week, visit_on in Visit.objects.filter(in_batch).values_list(
         "participant_id", "week", "visit_date"
     ):
         visits[pid][week] = visit_on
     long_term = [r[0] for r in rows if r[3] == Phase.LONG_TERM]
     events: dict[object, list[cycles.Event]] = defaultdict(list)
     if long_term:
-        for eid, pid, kind, on, at, sup in TreatmentEvent.objects.filter(participant_id__in=long_term).values_list(
+        events_of = TreatmentEvent.objects.filter(in_batch) if id_range else TreatmentEvent.objects.filter(
+            participant_id__in=long_term)
+        for eid, pid, kind, on, at, sup in events_of.values_list(
             "id", "participant_id", "kind", "event_date", "reported_at", "supersedes_id"
         ):
             events[pid].append(cycles.Event(str(eid), kind, on, at, str(sup) if sup else None))
     # The rows the plan may change: pending ones, and those it cancelled itself and may revive.
     existing: dict[object, dict[tuple, tuple]] = defaultdict(dict)
-    for pk, pid, kind, slot, due, status, diary_date in ScheduledPrompt.objects.filter(
-        participant_id__in=ids
-    ).filter(
+    for pk, pid, kind, slot, due, status, diary_date in ScheduledPrompt.objects.filter(in_batch).filter(
         Q(status=PromptStatus.PENDING)
         | Q(status=PromptStatus.CANCELLED, reason__startswith=REPLANNED, due_at__gte=now - LOOKBACK)
     ).values_list("pk", "participant_id", "kind", "slot", "due_at", "status", "diary_date"):
         existing[pid][(kind, slot)] = (pk, due, status, diary_date)
     rules_of = _rules_by_study({r[1] for r in rows})
 
-    to_create: list[ScheduledPrompt] = []
+    to_create: list[tuple] = []
     retime: dict[int, Planned] = {}
     revive: dict[int, Planned] = {}
     cancel: list[int] = []
@@ -311,10 +327,7 @@ def _plan_batch(rows: list[tuple], now: datetime, horizon: timedelta) -> PlanSta
             if row is None:
                 late_ok = p.kind in LATE_OK and now < expires_at(p.kind, p.diary_date, facts, rules)
                 if p.due_at < end and (fresh or late_ok):
-                    to_create.append(ScheduledPrompt(
-                        participant_id=pid, kind=p.kind, slot=p.slot, diary_date=p.diary_date,
-                        due_at=p.due_at, created_at=now, updated_at=now,
-                    ))
+                    to_create.append((pid, p.kind, p.slot, p.diary_date, p.due_at))
             elif row[2] == PromptStatus.CANCELLED:
                 if fresh and p.due_at < end:
                     revive[row[0]] = p
@@ -327,8 +340,7 @@ def _plan_batch(rows: list[tuple], now: datetime, horizon: timedelta) -> PlanSta
                 cancel.append(pk)
     with transaction.atomic():
         if to_create:
-            stats.created = len(ScheduledPrompt.objects.bulk_create(to_create, ignore_conflicts=True,
-                                                                    batch_size=5000))
+            stats.created = insert_prompts(to_create, now)
         pending = ScheduledPrompt.objects.filter(status=PromptStatus.PENDING)
         if cancel:
             stats.cancelled = pending.filter(pk__in=cancel).update(
@@ -343,8 +355,36 @@ def _plan_batch(rows: list[tuple], now: datetime, horizon: timedelta) -> PlanSta
                 pk__in=list(revive), status=PromptStatus.CANCELLED, reason__startswith=REPLANNED
             ).update(status=PromptStatus.PENDING, due_at=_case(revive, "due_at"),
                      diary_date=_case(revive, "diary_date"), reason="", updated_at=now)
-    # bulk_create with ignore_conflicts cannot tell inserted from ignored rows; count it as planned.
     return stats
+
+
+def insert_prompts(rows: list[tuple], now: datetime) -> int:
+    """Insert (participant_id, kind, slot, diary_date, due_at) rows, skipping slots that exist.
+
+    ON CONFLICT DO NOTHING on the slot key, so a concurrent plan or a prompt already sent,
+    skipped or cancelled for cause is left alone. On PostgreSQL one INSERT ... SELECT FROM
+    unnest(arrays) per batch: bulk_create spends about 200 us a row building and quoting
+    its VALUES list, which was half the time of planning 100,000 participants. Returns the
+    rows inserted (PostgreSQL) or attempted (elsewhere).
+    """
+    if connection.vendor != "postgresql":
+        objs = [ScheduledPrompt(participant_id=pid, kind=kind, slot=slot, diary_date=d, due_at=due,
+                                created_at=now, updated_at=now) for pid, kind, slot, d, due in rows]
+        return len(ScheduledPrompt.objects.bulk_create(objs, ignore_conflicts=True, batch_size=2000))
+    table = ScheduledPrompt._meta.db_table
+    sql = (
+        f"INSERT INTO {table} (participant_id, kind, slot, diary_date, due_at, status, reason, created_at, updated_at)"
+        " SELECT t.p, t.k, t.s, t.d, t.due, %s, '', %s, %s"
+        " FROM unnest(%s::uuid[], %s::varchar[], %s::varchar[], %s::date[], %s::timestamptz[]) AS t(p, k, s, d, due)"
+        " ON CONFLICT (participant_id, kind, slot) DO NOTHING"
+    )
+    inserted = 0
+    with connection.cursor() as cursor:
+        for i in range(0, len(rows), 20_000):
+            chunk = rows[i : i + 20_000]
+            cursor.execute(sql, [PromptStatus.PENDING, now, now, *(list(col) for col in zip(*chunk, strict=True))])
+            inserted += cursor.rowcount
+    return inserted
 
 
 def _case(planned: dict[int, Planned], name: str) -> Case:
