@@ -118,9 +118,14 @@ def _locked(participant: Participant) -> Participant:
     return Participant.objects.select_for_update().select_related("site", "study").get(pk=participant.pk)
 
 
+def _after_commit(hooks: list[Callable], obj) -> None:
+    """Run other apps' hooks once this transaction commits (never on a rollback)."""
+    for hook in hooks:
+        transaction.on_commit(lambda hook=hook: hook(obj))
+
+
 def _participant_changed(p: Participant):
-    for hook in after_participant_change_hooks:
-        transaction.on_commit(lambda hook=hook: hook(p))
+    _after_commit(after_participant_change_hooks, p)
 
 
 @transaction.atomic
@@ -405,8 +410,7 @@ def record_answers(
                "channel": channel},
         at=at,
     )
-    for hook in after_answer_hooks:
-        transaction.on_commit(lambda hook=hook: hook(record))
+    _after_commit(after_answer_hooks, record)
     return record
 
 
@@ -440,8 +444,7 @@ def correct_record(*, record: DiaryRecord, answers: dict[int, int], user: Any, r
     audit.log(actor=user, action="diary.correct", obj=new,
               before={"record": record.pk, "answers": record.answers},
               after={"record": new.pk, "answers": scored}, reason=reason.strip())
-    for hook in after_answer_hooks:
-        transaction.on_commit(lambda hook=hook: hook(new))
+    _after_commit(after_answer_hooks, new)
     return new
 
 
@@ -476,8 +479,7 @@ def record_treatment_event(
 
 
 def _treatment_reported(event: TreatmentEvent):
-    for hook in after_treatment_hooks:
-        transaction.on_commit(lambda hook=hook: hook(event))
+    _after_commit(after_treatment_hooks, event)
 
 
 @transaction.atomic
@@ -537,8 +539,7 @@ def raise_alert(
     if not created:
         return None
     audit.log(actor="system", action="alert.open", obj=alert, after={"kind": kind, "key": key, "detail": detail})
-    for hook in after_alert_hooks:
-        transaction.on_commit(lambda hook=hook: hook(alert))
+    _after_commit(after_alert_hooks, alert)
     return alert
 
 

@@ -81,3 +81,21 @@ def celery_worker():
     app.control.purge()  # nothing left over from an earlier run
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
         yield worker
+
+
+def write_diaries(participant, *, itch0: int, drop: int, days=range(-7, 15), day1=date(2026, 3, 8)):
+    """Evening diaries at 20:00 Chicago: itch itch0 in run-in, itch0 - drop from Day 1; PROMIS all 3s
+    (5 items every fifth evening, to exercise proration)."""
+    from datetime import timedelta
+
+    from diaries import services
+
+    for offset in days:
+        d = day1 + timedelta(days=offset)
+        at = datetime(d.year, d.month, d.day, 20, 0, tzinfo=CHICAGO)
+        itch = itch0 if offset < 0 else max(itch0 - drop, 0)
+        services.record_answers(participant=participant, instrument="ITCH_NRS", answers={1: itch}, channel="sms",
+                                submitted_at=at)
+        services.record_answers(participant=participant, instrument="PROMIS_SD8B",
+                                answers={i: 3 for i in range(1, 9 if offset % 5 else 6)}, channel="web",
+                                submitted_at=at + timedelta(minutes=2))

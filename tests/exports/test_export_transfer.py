@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 
 from diaries import services
 from diaries.models import AuditEvent, Randomization
-from tests.conftest import CHICAGO, enroll
+from tests.conftest import CHICAGO, enroll, write_diaries
 
 pytestmark = pytest.mark.django_db
 
@@ -34,15 +34,7 @@ def trial(study, alice):
     carol = enroll(study, "TRUE-AD-101-0003", phone="+13125550133", zone="America/Chicago",
                    first_application_at=datetime(2026, 3, 8, 9, 0, tzinfo=CHICAGO))
     for p, itch0, drop in ((alice, 8, 5), (carol, 7, 1)):
-        for offset in range(-7, 15):
-            d = date(2026, 3, 8) + timedelta(days=offset)
-            at = datetime(d.year, d.month, d.day, 20, 0, tzinfo=CHICAGO)
-            itch = itch0 if offset < 0 else max(itch0 - drop, 0)
-            services.record_answers(participant=p, instrument="ITCH_NRS", answers={1: itch}, channel="sms",
-                                    submitted_at=at)
-            services.record_answers(participant=p, instrument="PROMIS_SD8B",
-                                    answers={i: 3 for i in range(1, 9 if offset % 5 else 6)}, channel="web",
-                                    submitted_at=at + timedelta(minutes=2))
+        write_diaries(p, itch0=itch0, drop=drop)
     services.record_answers(participant=alice, instrument="ITCH_NRS", timepoint="H12", answers={1: 6},
                             channel="sms", submitted_at=alice.first_application_at + timedelta(hours=12))
     services.record_visit(participant=alice, week=2, visit_date=date(2026, 3, 23), actor="user:x")

@@ -4,7 +4,7 @@ sponsor: API only, blinded.  statistician: unblinded (view and import the random
 coordinator: site staff of site A.  monitor: all sites, read-only admin.  Each has an API token.
 """
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Group
@@ -12,7 +12,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from diaries import roles, services
-from tests.conftest import CHICAGO, enroll
+from tests.conftest import CHICAGO, enroll, write_diaries
 
 
 @pytest.fixture(autouse=True)
@@ -73,15 +73,7 @@ def trial(study, alice):
     dave = enroll(study, "TRUE-AD-201-0001", site="201", phone="+13125550144", zone="America/Chicago",
                   first_application_at=datetime(2026, 3, 8, 9, 30, tzinfo=CHICAGO))
     for p, itch0, drop in ((alice, 8, 5), (carol, 7, 1), (dave, 6, 3)):
-        for offset in range(-7, 15):
-            d = date(2026, 3, 8) + timedelta(days=offset)
-            at = datetime(d.year, d.month, d.day, 20, 0, tzinfo=CHICAGO)
-            itch = itch0 if offset < 0 else max(itch0 - drop, 0)
-            services.record_answers(participant=p, instrument="ITCH_NRS", answers={1: itch}, channel="sms",
-                                    submitted_at=at)
-            services.record_answers(participant=p, instrument="PROMIS_SD8B",
-                                    answers={i: 3 for i in range(1, 9 if offset % 5 else 6)}, channel="web",
-                                    submitted_at=at + timedelta(minutes=2))
+        write_diaries(p, itch0=itch0, drop=drop)
     services.record_answers(participant=alice, instrument="ITCH_NRS", timepoint="H12", answers={1: 6},
                             channel="sms", submitted_at=alice.first_application_at + timedelta(hours=12))
     return alice, carol, dave
