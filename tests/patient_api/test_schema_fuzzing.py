@@ -51,8 +51,23 @@ def fuzz(operation, mode, statuses: Counter, headers) -> None:
     run()
 
 
+@pytest.fixture
+def keep_connection():
+    """The raw WSGI app closes the database connection at the end of each request (Django's
+    request signals); on PostgreSQL that would end the test's transaction. Django's test
+    client disconnects the same handler for the same reason."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.mark.django_db
-def test_every_patient_route_keeps_to_its_schema(alice, bob):
+def test_every_patient_route_keeps_to_its_schema(alice, bob, keep_connection):
     from diaries.patient_auth import issue_token
     from eprp.wsgi import application
 
