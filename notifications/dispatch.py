@@ -132,6 +132,7 @@ def dispatch_batch(*, now: datetime, batch_size: int = BATCH_SIZE) -> DispatchSt
         for conversation in changed:
             conversation.updated_at = at
         Conversation.objects.bulk_update(changed, ["state", "updated_at"])
+    services.enqueue_after_commit([m.pk for m in sent.values()])
     stats.sent, stats.skipped, stats.deferred = len(sent), len(skipped), len(deferred)
     return stats
 
@@ -175,7 +176,7 @@ def _dispatch_one(prompt: ScheduledPrompt, conversation: Conversation, now: date
     result = chatbot.start(kind, ctx, state=conversation.state)
     if not result.reply:
         return "skipped", _why_nothing(kind, ctx)
-    message = services.queue_message(participant=p, kind=kind, body=result.reply)
+    message = services.queue_message(participant=p, kind=kind, body=result.reply, enqueue=False)
     if message is None:
         return "skipped", "opted out or withdrawn"
     conversation.state = result.state

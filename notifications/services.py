@@ -42,9 +42,17 @@ def can_text(participant: Participant) -> bool:
     return not participant.opted_out and participant.phase not in (Phase.WITHDRAWN, Phase.COMPLETED)
 
 
+# Messages per send task when many are queued at once (a dispatch batch): one task per
+# message costs more in broker round trips than the send itself.
+SEND_CHUNK = 20
+
+
 @transaction.atomic
-def queue_message(*, participant: Participant, kind: str, body: str) -> OutboundMessage | None:
-    """Queue a text (sent after commit); None when the participant must not be texted."""
+def queue_message(*, participant: Participant, kind: str, body: str, enqueue: bool = True) -> OutboundMessage | None:
+    """Queue a text (sent after commit); None when the participant must not be texted.
+
+    `enqueue=False` leaves the sending to the caller (`enqueue_after_commit` with many ids).
+    """
     participant.refresh_from_db(fields=["sms_consent", "phase"])  # callers may hold a stale copy
     if not can_text(participant):
         return None
@@ -52,17 +60,28 @@ def queue_message(*, participant: Participant, kind: str, body: str) -> Outbound
     message = OutboundMessage.objects.create(
         participant=participant, kind=kind, body=body, created_at=now, updated_at=now
     )
-    transaction.on_commit(lambda: _enqueue(message.pk))
+    if enqueue:
+        enqueue_after_commit([message.pk])
     return message
 
 
-def _enqueue(message_id) -> None:
-    from .tasks import send_message
+def enqueue_after_commit(message_ids: list) -> None:
+    """Hand the messages to the send tasks once the transaction commits, a chunk per task."""
+    ids = [str(i) for i in message_ids]
+    if ids:
+        transaction.on_commit(lambda: _enqueue(ids))
+
+
+def _enqueue(message_ids: list[str]) -> None:
+    from .tasks import send_message, send_messages
 
     try:
-        send_message.delay(str(message_id))
-    except Exception:  # the broker is down: the row stays queued and the sweeper re-sends it
-        log.exception("could not enqueue outbound message %s; the sweeper will retry", message_id)
+        if len(message_ids) == 1:
+            send_message.delay(message_ids[0])
+        for i in range(0, len(message_ids) if len(message_ids) > 1 else 0, SEND_CHUNK):
+            send_messages.delay(message_ids[i : i + SEND_CHUNK])
+    except Exception:  # the broker is down: the rows stay queued and the sweeper re-sends them
+        log.exception("could not enqueue %d outbound message(s); the sweeper will retry", len(message_ids))
 
 
 def status_callback_url(message: OutboundMessage) -> str:
@@ -151,8 +170,7 @@ def requeue_stuck_messages(*, older_than: timedelta = timedelta(minutes=2)) -> i
     ids = list(
         OutboundMessage.objects.filter(status=OutboundStatus.QUEUED, updated_at__lt=cutoff).values_list("pk", flat=True)
     )
-    for message_id in ids:
-        _enqueue(message_id)
+    _enqueue([str(i) for i in ids])
     return len(ids)
 
 

@@ -14,6 +14,18 @@ def send_message(self, message_id: str) -> str:
     return status
 
 
+@shared_task(acks_late=True)
+def send_messages(message_ids: list[str]) -> dict:
+    """A chunk of a dispatch batch; a message that needs another try gets its own retrying task."""
+    results: dict[str, int] = {}
+    for message_id in message_ids:
+        status = services.send_message(message_id)
+        if status == "retry":
+            send_message.apply_async((message_id,), countdown=30)
+        results[status] = results.get(status, 0) + 1
+    return results
+
+
 @shared_task
 def requeue_stuck_messages() -> int:
     return services.requeue_stuck_messages()

@@ -28,6 +28,8 @@ class FakeTwilio:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as api.twilio.com does
+
             def log_message(self, *args):
                 pass
 

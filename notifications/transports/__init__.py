@@ -33,5 +33,14 @@ class Transport:
         raise NotImplementedError
 
 
+_transports: dict[tuple, Transport] = {}
+
+
 def get_transport() -> Transport:
-    return import_string(BACKENDS[settings.SMS_BACKEND])()
+    """One transport per process and configuration: its HTTP session (and connection) is reused."""
+    key = (settings.SMS_BACKEND, settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN,
+           getattr(settings, "TWILIO_API_BASE", ""))
+    transport = _transports.get(key)
+    if transport is None:
+        transport = _transports[key] = import_string(BACKENDS[settings.SMS_BACKEND])()
+    return transport

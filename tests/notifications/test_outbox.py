@@ -133,3 +133,32 @@ def test_send_prompt_now_moves_the_conversation_so_the_answer_is_the_diary(alice
         assert DiaryRecord.objects.get(participant=alice).derived == {"itch": 4}
     with time_machine.travel(datetime(2026, 3, 10, 12, 0, tzinfo=CHICAGO), tick=False):
         assert services.send_prompt_now(participant=alice, kind="reminder") is None  # window closed
+
+
+def test_many_queued_messages_go_to_the_workers_in_chunks(monkeypatch, django_capture_on_commit_callbacks):
+    from notifications import tasks
+
+    sent_chunks = []
+    monkeypatch.setattr(tasks.send_messages, "delay", lambda ids: sent_chunks.append(ids))
+    monkeypatch.setattr(tasks.send_message, "delay", lambda i: sent_chunks.append([i]))
+    ids = [f"00000000-0000-0000-0000-{n:012d}" for n in range(45)]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.enqueue_after_commit(ids)
+    assert [len(c) for c in sent_chunks] == [20, 20, 5]
+    assert sum(sent_chunks, []) == ids
+    with django_capture_on_commit_callbacks(execute=True):
+        services.enqueue_after_commit(ids[:1])
+    assert sent_chunks[-1] == ids[:1]
+
+
+def test_send_messages_task_sends_each_and_retries_alone(alice, monkeypatch):
+    from notifications import tasks
+    from notifications.transports import TransportError, locmem
+
+    retried = []
+    monkeypatch.setattr(tasks.send_message, "apply_async", lambda args, countdown: retried.append(args[0]))
+    locmem.outbox.clear()
+    locmem.fail_next[:] = [TransportError("busy", code="20429", retryable=True)]
+    first, second = queued(alice, "one"), queued(alice, "two")
+    assert tasks.send_messages([str(first.pk), str(second.pk)]) == {"retry": 1, "sent": 1}
+    assert retried == [str(first.pk)] and [m["body"] for m in locmem.outbox] == ["two"]

@@ -17,7 +17,7 @@ def sync_sends(monkeypatch):
     send task's service runs synchronously instead (tests/scheduling/test_concurrency.py
     runs the real worker).
     """
-    monkeypatch.setattr(services, "_enqueue", lambda message_id: services.send_message(message_id))
+    monkeypatch.setattr(services, "_enqueue", lambda message_ids: [services.send_message(i) for i in message_ids])
     locmem.outbox.clear()
     locmem.fail_next.clear()
     yield locmem.outbox

@@ -105,9 +105,9 @@ def _in_transaction() -> bool:
 def _sweep(app, broker: str):
     from notifications import services
 
-    def enqueue(message_id):
+    def enqueue(message_ids):
         with app.connection_for_write(broker) as conn:
-            app.send_task("notifications.tasks.send_message", args=[str(message_id)], connection=conn)
+            app.send_task("notifications.tasks.send_messages", args=[[str(i) for i in message_ids]], connection=conn)
 
     real, services._enqueue = services._enqueue, enqueue
     try:
