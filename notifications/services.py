@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, CharField, F, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
@@ -90,31 +90,57 @@ def status_callback_url(message: OutboundMessage) -> str:
 
 def send_message(message_id, *, transport=None) -> str:
     """Claim a queued message and hand it to the transport; safe to run twice. Returns the new status."""
+    results = send_messages([message_id], transport=transport)
+    return next(iter(results.values()), "not-claimed")
+
+
+def send_messages(message_ids, *, transport=None) -> dict:
+    """Claim the queued ones of these messages, hand each to the transport, record the outcomes.
+
+    {message id: status}. The claim (queued -> sending) commits before anything is sent,
+    so a message is handed over at most once even if this runs twice at the same time;
+    sent messages are recorded in one statement for the whole chunk.
+    """
     from .transports import TransportError, get_transport
 
     now = timezone.now()
-    claimed = OutboundMessage.objects.filter(pk=message_id, status=OutboundStatus.QUEUED).update(
-        status=OutboundStatus.SENDING, attempts=F("attempts") + 1, updated_at=now
-    )
-    if not claimed:
-        return "not-claimed"
-    message = OutboundMessage.objects.select_related("participant__site").get(pk=message_id)
-    participant = message.participant
-    if not can_text(participant):
-        _set_status(message, OutboundStatus.CANCELLED, error_message="opted out or withdrawn before sending")
-        return OutboundStatus.CANCELLED
-    try:
-        sent = (transport or get_transport()).send(
-            to=participant.phone, body=message.body, status_callback=status_callback_url(message)
+    with transaction.atomic():
+        claimed = list(
+            OutboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("participant__site")
+            .filter(pk__in=list(message_ids), status=OutboundStatus.QUEUED)
+            .order_by("created_at", "pk")  # oldest first, as queued
         )
-    except TransportError as exc:
-        return _send_failed(message, exc)
-    # A status callback may have overtaken us: only move from "sending".
-    OutboundMessage.objects.filter(pk=message.pk, status=OutboundStatus.SENDING).update(
-        status=OutboundStatus.SENT, provider_sid=sent.provider_sid, sent_at=timezone.now(), updated_at=timezone.now()
-    )
-    OutboundMessage.objects.filter(pk=message.pk, provider_sid="").update(provider_sid=sent.provider_sid)
-    return OutboundStatus.SENT
+        OutboundMessage.objects.filter(pk__in=[m.pk for m in claimed]).update(
+            status=OutboundStatus.SENDING, attempts=F("attempts") + 1, updated_at=now
+        )
+    transport = transport or get_transport()
+    results: dict = {}
+    sids: dict = {}
+    for message in claimed:
+        message.attempts += 1
+        participant = message.participant
+        if not can_text(participant):
+            _set_status(message, OutboundStatus.CANCELLED, error_message="opted out or withdrawn before sending")
+            results[message.pk] = OutboundStatus.CANCELLED
+            continue
+        try:
+            sent = transport.send(to=participant.phone, body=message.body,
+                                  status_callback=status_callback_url(message))
+        except TransportError as exc:
+            results[message.pk] = _send_failed(message, exc)
+            continue
+        sids[message.pk] = sent.provider_sid
+        results[message.pk] = OutboundStatus.SENT
+    if sids:
+        at = timezone.now()
+        sid_of = Case(*(When(pk=pk, then=Value(sid)) for pk, sid in sids.items()), output_field=CharField())
+        # A status callback may have overtaken us: only move from "sending", but keep the SID either way.
+        OutboundMessage.objects.filter(pk__in=list(sids), status=OutboundStatus.SENDING).update(
+            status=OutboundStatus.SENT, provider_sid=sid_of, sent_at=at, updated_at=at
+        )
+        OutboundMessage.objects.filter(pk__in=list(sids), provider_sid="").update(provider_sid=sid_of)
+    return results
 
 
 def _set_status(message: OutboundMessage, status: str, *, code: str = "", error_message: str = "") -> None:

@@ -29,6 +29,9 @@ class FakeTwilio:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as api.twilio.com does
+            # Headers and body leave in separate writes: without this, Nagle's algorithm and the
+            # client's delayed ACK add about 40 ms to every response on a kept-alive connection.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 pass
