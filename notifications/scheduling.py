@@ -431,12 +431,14 @@ def cancel_done_diary_prompts(record: DiaryRecord) -> int:
     """A complete evening diary (itch and every sleep item) cancels that date's pending prompts."""
     if record.timepoint != Timepoint.DAILY:
         return 0
+    rules = record.participant.study.rules
+    items = len(rules.instrument(Instrument.PROMIS_SD8B).items)
+    if record.instrument == Instrument.PROMIS_SD8B and len(record.answers) < items:
+        return 0  # sleep answered one item at a time: not complete yet, no query needed (the hot path)
     current = DiaryRecord.objects.current().filter(
         participant_id=record.participant_id, timepoint=Timepoint.DAILY, diary_date=record.diary_date
     )
     answered = {r.instrument: len(r.answers) for r in current}
-    rules = Participant.objects.select_related("study").get(pk=record.participant_id).study.rules
-    items = len(rules.instrument(Instrument.PROMIS_SD8B).items)
     if Instrument.ITCH_NRS not in answered or answered.get(Instrument.PROMIS_SD8B, 0) < items:
         return 0
     return ScheduledPrompt.objects.filter(
