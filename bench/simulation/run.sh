@@ -14,7 +14,8 @@ export DATABASE_URL=postgres://postgres@127.0.0.1:5432/eprp_bench_sim LOG_LEVEL=
 .venv/bin/python manage.py migrate -v0
 start=$(date +%s.%N)
 .venv/bin/python manage.py simulate_trial --participants "$participants" --weeks "$weeks" --seed 11 --quiet \
-  | tee var/bench-sim/summary.txt | head -3
+  > var/bench-sim/summary.txt
+head -3 var/bench-sim/summary.txt
 end=$(date +%s.%N)
 texts=$(psql -h 127.0.0.1 -U postgres -d eprp_bench_sim -tAc \
   "select (select count(*) from notifications_inboundmessage) + (select count(*) from notifications_outboundmessage)")
