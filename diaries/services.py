@@ -7,6 +7,7 @@ are append-only: a correction is a new record that supersedes the current one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -337,6 +338,41 @@ def current_record(participant: Participant, instrument: str, timepoint: str, di
     return qs.order_by("-submitted_at").first()
 
 
+@dataclass
+class LockedDiary:
+    """A participant row-locked in the caller's transaction, with their current daily records of one date.
+
+    The SMS path reads these once for the chatbot's context and hands them to
+    `record_answers`, which then neither locks nor reads them again; the records are
+    kept up to date as answers are written, so a second answer in the same text
+    supersedes the first.
+    """
+
+    participant: Participant
+    diary_date: date | None
+    records: dict[str, DiaryRecord] = field(default_factory=dict)
+
+
+def lock_diary(participant: Participant, diary_date: date | None) -> LockedDiary:
+    """The current daily records of `diary_date` for a participant the caller has row-locked.
+
+    One query without a subquery: a date holds a handful of records (one more per
+    answer), and the current ones are those no other record of the date supersedes.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise ServiceError("lock_diary needs the caller's transaction and its row lock on the participant")
+    if diary_date is None:
+        return LockedDiary(participant, None)
+    # order_by(): the model's default ordering joins the participant table for nothing here.
+    rows = list(DiaryRecord.objects.filter(participant=participant, timepoint=Timepoint.DAILY,
+                                           diary_date=diary_date).order_by())
+    superseded = {r.supersedes_id for r in rows}
+    current = {}
+    for r in sorted((r for r in rows if r.pk not in superseded), key=lambda r: r.submitted_at):
+        current[r.instrument] = r
+    return LockedDiary(participant, diary_date, current)
+
+
 def diary_date_for(p: Participant, instrument: str, timepoint: str, at: datetime) -> date:
     """Where a patient's answer at this instant belongs, or the reason it is refused."""
     rules = p.study.rules
@@ -363,7 +399,6 @@ def diary_date_for(p: Participant, instrument: str, timepoint: str, at: datetime
     return d
 
 
-@transaction.atomic
 def record_answers(
     *,
     participant: Participant,
@@ -373,25 +408,43 @@ def record_answers(
     timepoint: str = Timepoint.DAILY,
     submitted_at: datetime | None = None,
     merge: bool = False,
+    locked: LockedDiary | None = None,
 ) -> DiaryRecord:
     """A patient's answers, stamped with server time; the last submission in the window is current.
 
     `answers` maps item number to the option as the patient chose it (for PROMIS items 2,
     3, 7 and 8 the stored score is reversed). `merge` adds these answers to the current
     record of the same evening, so PROMIS answered one item at a time keeps every item.
+    `locked` is the caller's `lock_diary` (the SMS path): the participant is already
+    locked and the current records read in the caller's transaction.
     Raises OutsideWindow, DiaryNotOpen or InvalidAnswer and writes nothing then.
     """
     if channel not in Channel.values or channel == Channel.SITE:
         raise ServiceError(f"patients answer by sms, web or app, not {channel!r}")
+    if locked is None:
+        with transaction.atomic():
+            return _record_answers(_locked(participant), instrument, answers, channel, timepoint, submitted_at,
+                                   merge, None)
+    if not transaction.get_connection().in_atomic_block:
+        raise ServiceError("a LockedDiary is only valid inside the transaction that locked it")
+    # No savepoint of our own: everything that can refuse the answer raises before the first write.
+    return _record_answers(locked.participant, instrument, answers, channel, timepoint, submitted_at, merge, locked)
+
+
+def _record_answers(p: Participant, instrument: str, answers: dict[int, int], channel: str, timepoint: str,
+                    submitted_at: datetime | None, merge: bool, locked: LockedDiary | None) -> DiaryRecord:
     at = submitted_at or timezone.now()
-    p = _locked(participant)
     rules = p.study.rules
     d = diary_date_for(p, instrument, timepoint, at)
-    previous = current_record(p, instrument, timepoint, d)
+    if locked is not None and timepoint == Timepoint.DAILY and d == locked.diary_date:
+        previous = locked.records.get(instrument)
+    else:
+        previous = current_record(p, instrument, timepoint, d)
     given = {int(k): v for k, v in answers.items()}
     if merge and previous is not None:
         given = {a["item"]: a["option"] for a in previous.answers} | given
     scored = _scored(rules, instrument, given, p.language)
+    # Nothing below raises a ServiceError: the answer is accepted.
     record = DiaryRecord.objects.create(
         participant=p,
         instrument=instrument,
@@ -410,6 +463,8 @@ def record_answers(
                "channel": channel},
         at=at,
     )
+    if locked is not None and timepoint == Timepoint.DAILY and d == locked.diary_date:
+        locked.records[instrument] = record
     _after_commit(after_answer_hooks, record)
     return record
 

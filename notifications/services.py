@@ -227,16 +227,20 @@ def _storable(text: str) -> str:
 
 
 def receive_sms(*, inbound: Inbound, now: datetime | None = None) -> str:
-    """Handle one inbound text and return the reply; a repeated MessageSid returns the first reply."""
+    """Handle one inbound text and return the reply; a repeated MessageSid returns the first reply.
+
+    There is no look-up before the work: the unique MessageSid of the inbound row,
+    written last in the same transaction, refuses a repeat and rolls back everything it
+    did (Twilio repeats a webhook only when our answer did not reach it, which is rare).
+    """
     now = now or timezone.now()
-    earlier = InboundMessage.objects.filter(message_sid=inbound.message_sid).only("reply").first()
-    if earlier is not None:
-        return earlier.reply
     try:
         return _receive(inbound, now)
     except IntegrityError:
-        # The same MessageSid won a race with us: answer as the first one did.
-        return InboundMessage.objects.get(message_sid=inbound.message_sid).reply
+        earlier = InboundMessage.objects.filter(message_sid=inbound.message_sid).only("reply").first()
+        if earlier is None:
+            raise  # some other constraint: a bug, not a repeat
+        return earlier.reply
 
 
 @transaction.atomic
@@ -259,13 +263,14 @@ def _receive(inbound: Inbound, now: datetime) -> str:
         record.save(force_insert=True)
         return record.reply
     record.participant, record.study = participant, participant.study
-    ctx = build_context(participant, now)
+    diary = services.lock_diary(participant, _diary_date(participant, now))
+    ctx = build_context(participant, now, diary=diary)
     if inbound.num_media and not inbound.body.strip():
         record.reply, record.outcome = chatbot.media_reply(ctx), "media"
         record.save(force_insert=True)
         return record.reply
     result = chatbot.handle(conversation.state, _clean(inbound.body), ctx)
-    reply, outcome, applied = apply_effects(participant, result, now)
+    reply, outcome, applied = apply_effects(participant, result, now, diary=diary)
     if applied:  # a refused write keeps the conversation where it was
         conversation.state = result.state
         conversation.save(update_fields=["state", "updated_at"])
@@ -275,22 +280,24 @@ def _receive(inbound: Inbound, now: datetime) -> str:
 
 
 def _locked_conversation(sender_hash: str) -> Conversation | None:
-    """The sender's conversation, row-locked, with a fresh participant, site and study in the same query.
+    """The sender's conversation and participant, row-locked, with site and study, in one query.
 
-    The lock serialises this participant's texts: two quick replies are handled one after
-    the other, never interleaved. `of=("self",)` locks the conversation row only.
+    The conversation lock serialises this participant's texts: two quick replies are
+    handled one after the other, never interleaved. The participant lock is the one the
+    diary services take (`lock_diary` relies on it), so a web diary submission waits too.
     """
-    query = Conversation.objects.select_for_update(of=("self",)).select_related(
+    query = Conversation.objects.select_for_update(of=("self", "participant")).select_related(
         "participant__site", "participant__study"
     )
-    conversation = query.filter(participant__phone_hash=sender_hash).first()
-    if conversation is None:
-        participant = Participant.objects.filter(phone_hash=sender_hash).first()
-        if participant is None:
-            return None
-        Conversation.objects.get_or_create(participant=participant)
-        conversation = query.get(participant=participant)
-    return conversation
+    try:  # phone_hash is unique and a participant has one conversation: no ordering needed
+        return query.get(participant__phone_hash=sender_hash)
+    except Conversation.DoesNotExist:
+        pass
+    participant = Participant.objects.filter(phone_hash=sender_hash).first()
+    if participant is None:
+        return None
+    Conversation.objects.get_or_create(participant=participant)
+    return query.get(participant=participant)
 
 
 def _clean(body: str) -> str:
@@ -307,25 +314,40 @@ def _unknown_sender(sender_hash: str, now: datetime) -> str:
     return "Sorry, this number does not accept messages from you. If you expected a reply, contact your clinic."
 
 
-def build_context(participant: Participant, now: datetime, **extra) -> chatbot.Context:
-    """What the chatbot needs to know about this participant at this instant."""
+def _diary_date(participant: Participant, now: datetime):
+    """The daily diary date a text at this instant answers, or None when no daily diary is open."""
+    try:
+        return services.diary_date_for(participant, "ITCH_NRS", Timepoint.DAILY, now)
+    except (services.ServiceError, windows.OutsideWindow):
+        return None
+
+
+def build_context(participant: Participant, now: datetime, *, diary: services.LockedDiary | None = None,
+                  **extra) -> chatbot.Context:
+    """What the chatbot needs to know about this participant at this instant.
+
+    `diary` is the caller's `lock_diary` of this instant's diary date (the inbound path
+    reads the current records once, for the context and the writes).
+    """
     rules = participant.study.rules
     zone = participant.zone
-    try:
-        diary_date = services.diary_date_for(participant, "ITCH_NRS", Timepoint.DAILY, now)
-    except (services.ServiceError, windows.OutsideWindow):
-        diary_date = None
+    if diary is None:
+        diary_date = _diary_date(participant, now)
+        records = (
+            DiaryRecord.objects.current().filter(participant=participant, timepoint=Timepoint.DAILY,
+                                                 diary_date=diary_date).order_by("submitted_at")
+            if diary_date is not None else []
+        )
+        current_records = {rec.instrument: rec for rec in records}
+    else:
+        diary_date, current_records = diary.diary_date, diary.records
     window = windows.Window.of(rules)
     h12_open = h12_done = False
     if participant.first_application_at:
         h12_open = windows.h12_window(participant.first_application_at, rules).is_open(now)
         h12_done = h12_open and DiaryRecord.objects.filter(participant=participant, timepoint=Timepoint.H12).exists()
-    current: dict[str, dict[int, int]] = {}
-    if diary_date is not None:
-        for rec in DiaryRecord.objects.current().filter(
-            participant=participant, timepoint=Timepoint.DAILY, diary_date=diary_date
-        ):
-            current[rec.instrument] = {a["item"]: a["option"] for a in rec.answers}
+    current = {instrument: {a["item"]: a["option"] for a in rec.answers}
+               for instrument, rec in current_records.items()}
     return chatbot.Context(
         rules=rules,
         language=participant.language,
@@ -344,8 +366,12 @@ def build_context(participant: Participant, now: datetime, **extra) -> chatbot.C
     )
 
 
-def apply_effects(participant: Participant, result: chatbot.Result, now: datetime) -> tuple[str, str, bool]:
-    """Carry out what the chatbot decided, through the diary services; (reply, outcome, all applied)."""
+def apply_effects(participant: Participant, result: chatbot.Result, now: datetime, *,
+                  diary: services.LockedDiary | None = None) -> tuple[str, str, bool]:
+    """Carry out what the chatbot decided, through the diary services; (reply, outcome, all applied).
+
+    `diary`: the caller's `lock_diary`, passed on to `record_answers`.
+    """
     outcome = "replied"
     reply = result.reply
     for effect in result.effects:
@@ -354,6 +380,7 @@ def apply_effects(participant: Participant, result: chatbot.Result, now: datetim
                 services.record_answers(
                     participant=participant, instrument=effect.instrument, answers=effect.answers, channel="sms",
                     timepoint=effect.timepoint, submitted_at=now, merge=effect.timepoint == Timepoint.DAILY,
+                    locked=diary,
                 )
                 outcome = "recorded"
             elif isinstance(effect, chatbot.OptOut):

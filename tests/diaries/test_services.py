@@ -98,6 +98,46 @@ def test_promis_answered_one_by_one_merges_into_one_current_record(alice):
     assert DiaryRecord.objects.filter(participant=alice).count() == 5
 
 
+def test_locked_diary_reads_current_records_and_follows_the_writes(alice):
+    from django.db import transaction
+
+    evening = chicago(2026, 3, 9, 20, 0)
+    first = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 7}, channel="web",
+                                    submitted_at=evening)
+    second = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 6}, channel="web",
+                                     submitted_at=evening + timedelta(minutes=1))
+    with transaction.atomic():
+        locked = services.lock_diary(alice, date(2026, 3, 9))
+        assert locked.records == {"ITCH_NRS": second}  # the superseded first record is not current
+        third = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 5}, channel="sms",
+                                        submitted_at=evening + timedelta(minutes=2), locked=locked)
+        fourth = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 4}, channel="sms",
+                                         submitted_at=evening + timedelta(minutes=3), locked=locked)
+    assert (third.supersedes, fourth.supersedes) == (second, third)
+    assert locked.records == {"ITCH_NRS": fourth}
+    assert DiaryRecord.objects.current().get(participant=alice) == fourth
+    assert first.pk != fourth.pk and AuditEvent.objects.filter(action="diary.supersede").count() == 3
+
+
+def test_a_locked_diary_is_refused_outside_its_transaction(alice):
+    from django.db import transaction
+
+    with transaction.atomic():
+        locked = services.lock_diary(alice, date(2026, 3, 9))
+    # pytest-django wraps each test in a transaction; leave it to see what a caller without one gets.
+    connection = transaction.get_connection()
+    atomic, connection.in_atomic_block = connection.in_atomic_block, False
+    try:
+        with pytest.raises(ServiceError, match="transaction"):
+            services.lock_diary(alice, date(2026, 3, 9))
+        with pytest.raises(ServiceError, match="transaction"):
+            services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 5}, channel="sms",
+                                    submitted_at=chicago(2026, 3, 9, 20, 0), locked=locked)
+    finally:
+        connection.in_atomic_block = atomic
+    assert not DiaryRecord.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("instrument", "answers", "message"),
     [

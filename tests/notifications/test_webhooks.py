@@ -100,6 +100,24 @@ def test_duplicate_message_sid_returns_the_first_reply_and_records_once(client, 
 
 
 @time_machine.travel(datetime(2026, 3, 10, 19, 0, tzinfo=CHICAGO), tick=False)
+def test_a_repeat_after_the_conversation_moved_on_changes_nothing(client, alice):
+    from diaries.models import AuditEvent
+    from notifications.models import Conversation
+
+    text(client, alice.phone, "7", "SMa")
+    first = text(client, alice.phone, "3", "SMb")  # PROMIS item 1
+    text(client, alice.phone, "2", "SMc")  # item 2: the conversation is at item 3 now
+    state = Conversation.objects.get(participant=alice).state
+    counts = (DiaryRecord.objects.count(), AuditEvent.objects.count(), InboundMessage.objects.count())
+    # Twilio repeats SMb: read against today's state it would be an answer to item 3.
+    assert text(client, alice.phone, "3", "SMb") == first
+    assert (DiaryRecord.objects.count(), AuditEvent.objects.count(), InboundMessage.objects.count()) == counts
+    assert Conversation.objects.get(participant=alice).state == state
+    promis = DiaryRecord.objects.current().get(participant=alice, instrument="PROMIS_SD8B")
+    assert [a["option"] for a in promis.answers] == [3, 2]
+
+
+@time_machine.travel(datetime(2026, 3, 10, 19, 0, tzinfo=CHICAGO), tick=False)
 def test_evening_diary_by_sms_records_itch_and_promis(client, alice):
     reply = text(client, alice.phone, "itch 7", "SM1")
     assert "7" in reply
