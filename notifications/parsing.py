@@ -9,6 +9,7 @@ however long or strange, gives an answer and never an exception.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -174,7 +175,13 @@ def read_numbers(norm: str) -> list[int] | None:
 
 def matches_label(norm: str, label: str) -> bool:
     """Whether a message is exactly an option's label ("very much", "a veces"), ignoring case and accents."""
-    return bool(norm) and _words(norm) == _words(normalize(label))
+    return bool(norm) and tuple(_words(norm)) == _label_words(label)
+
+
+@functools.lru_cache(maxsize=1024)
+def _label_words(label: str) -> tuple[str, ...]:
+    # The study's option labels are few and fixed: normalise each once, not on every text.
+    return tuple(_words(normalize(label)))
 
 
 # Replies to a thank-you ("ok", "thanks", a thumbs-up) need no answer; answering them

@@ -1,12 +1,14 @@
 """Inbound SMS webhook benchmark: gunicorn (2 sync workers) on PostgreSQL, signed Twilio requests.
 
-    .venv/bin/python bench/webhook/run.py [--participants 1000] [--seconds 15] [--rate 100]
+    .venv/bin/python bench/webhook/run.py [--participants 1000] [--seconds 15] [--rate 100] [--workers 2]
 
 It creates the database `eprp_bench` (dropped first), enrolls participants whose diary
 window is open right now (zones where it is evening), starts gunicorn, and from this
-separate process sends signed inbound webhooks as Twilio would: each simulated patient
+separate process (plain asyncio streams, one connection per request as with gunicorn's
+sync workers) sends signed inbound webhooks as Twilio would: each simulated patient
 walks through the evening diary (itch, 8 sleep answers, a correction). It reports, next
-to a trivial view on the same server for scale:
+to a trivial view and the webhook floor of DESIGN.md (signature, one SELECT, two INSERTs
+in one transaction, TwiML: bench/webhook/floor.py) on the same server for scale:
   - closed loop, 16 connections: requests per second and p50/p99 latency;
   - open loop at a fixed rate (default 100/s): p50/p99 latency measured from the
     scheduled send time (no coordinated omission).
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import statistics
@@ -24,9 +27,9 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, available_timezones
 
-import aiohttp
 from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +46,7 @@ def env() -> dict:
         DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB}", DJANGO_DEBUG="0", TWILIO_AUTH_TOKEN=TOKEN,
         PUBLIC_BASE_URL=BASE, SMS_BACKEND="locmem", LOG_LEVEL="WARNING", EPRP_VAR_DIR=str(ROOT / "var" / "bench"),
         CELERY_BROKER_URL=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14"),
+        DJANGO_SETTINGS_MODULE="bench.webhook.settings",
     )
     return e
 
@@ -81,60 +85,80 @@ import_participants(text=out.getvalue(), study=study, actor='bench')
 
 
 class Load:
+    """Signed requests as raw HTTP, each patient's texts in script order."""
+
     def __init__(self, phones: list[str]):
         self.phones = phones
         self.step = {p: 0 for p in phones}
         self.n = 0
         self.validator = RequestValidator(TOKEN)
-        self.errors = 0
 
-    def next_request(self) -> tuple[dict, dict]:
+    def signed(self, path: str, advance: bool) -> bytes:
         self.n += 1
         phone = self.phones[self.n % len(self.phones)]
         body = SCRIPT[self.step[phone] % len(SCRIPT)]
-        self.step[phone] += 1
+        if advance:  # the floor stores any text: it does not move a patient through the diary
+            self.step[phone] += 1
         params = {
             "MessageSid": f"SMbench{time.time_ns()}{self.n}", "AccountSid": "AC" + "0" * 32, "From": phone,
             "To": "+13125550999", "Body": body, "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received",
             "ApiVersion": "2010-04-01", "FromCountry": "US",
         }
-        sig = self.validator.compute_signature(BASE + "/sms/twilio/inbound/", params)
-        return params, {"X-Twilio-Signature": sig}
+        signature = self.validator.compute_signature(BASE + path, params)
+        form = urlencode(params).encode()
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nX-Twilio-Signature: {signature}\r\n"
+                "Content-Type: application/x-www-form-urlencoded\r\n"
+                f"Content-Length: {len(form)}\r\nConnection: close\r\n\r\n")
+        return head.encode() + form
+
+    def many(self, path: str, count: int) -> list[bytes]:
+        return [self.signed(path, advance="/floor/" not in path) for _ in range(count)]
+
+    def stream(self, path: str):
+        """Built as they are sent: a request built ahead but never sent would put a patient out of step."""
+        while True:
+            yield self.signed(path, advance="/floor/" not in path)
 
 
-async def closed_loop(session, make, seconds: float, connections: int) -> list[float]:
+HEALTH = f"GET /health/ HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nConnection: close\r\n\r\n".encode()
+
+
+async def send(raw: bytes) -> None:
+    """One request on its own connection (gunicorn's sync workers close after each response)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+    writer.write(raw)
+    response = await reader.read()  # to EOF
+    writer.close()
+    status = int(response[9:12] or 0)
+    if status >= 400 or not status:
+        raise SystemExit(f"HTTP {status}: {response[:200]!r}")
+
+
+async def closed_loop(requests, seconds: float, connections: int) -> list[float]:
     latencies: list[float] = []
     stop = time.perf_counter() + seconds
 
     async def worker():
         while time.perf_counter() < stop:
-            method, url, kwargs = make()
+            raw = next(requests)
             t0 = time.perf_counter()
-            async with session.request(method, url, **kwargs) as r:
-                await r.read()
-                if r.status >= 400:
-                    raise SystemExit(f"{url}: HTTP {r.status}")
+            await send(raw)
             latencies.append(time.perf_counter() - t0)
 
     await asyncio.gather(*(worker() for _ in range(connections)))
     return latencies
 
 
-async def open_loop(session, make, seconds: float, rate: float) -> list[float]:
+async def open_loop(requests: list[bytes], rate: float) -> list[float]:
     latencies: list[float] = []
     start = time.perf_counter() + 0.2
-    tasks = []
 
-    async def one(scheduled):
+    async def one(scheduled, raw):
         await asyncio.sleep(max(scheduled - time.perf_counter(), 0))
-        method, url, kwargs = make()
-        async with session.request(method, url, **kwargs) as r:
-            await r.read()
+        await send(raw)
         latencies.append(time.perf_counter() - scheduled)
 
-    for i in range(int(seconds * rate)):
-        tasks.append(asyncio.create_task(one(start + i / rate)))
-    await asyncio.gather(*tasks)
+    await asyncio.gather(*(one(start + i / rate, raw) for i, raw in enumerate(requests)))
     return latencies
 
 
@@ -148,23 +172,17 @@ def summary(name: str, latencies: list[float], seconds: float | None) -> dict:
 
 async def run(phones, seconds, rate):
     load = Load(phones)
-
-    def health():
-        return "GET", BASE + "/health/", {}
-
-    def inbound():
-        params, headers = load.next_request()
-        return "POST", BASE + "/sms/twilio/inbound/", {"data": params, "headers": headers}
-
     results = []
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
-        await closed_loop(session, health, 2, 4)  # warm-up
-        results.append(summary("trivial view, closed loop 16 conns", await closed_loop(session, health, seconds, 16),
-                               seconds))
-        results.append(summary("signed inbound SMS, closed loop 16 conns",
-                               await closed_loop(session, inbound, seconds, 16), seconds))
-        results.append(summary(f"signed inbound SMS, open loop {rate:g}/s",
-                               await open_loop(session, inbound, seconds, rate), None))
+    await closed_loop(itertools.repeat(HEALTH), 2, 4)  # warm-up
+    await closed_loop(load.stream("/bench/floor/"), 1, 2)
+    results.append(summary("trivial view, closed loop 16 conns",
+                           await closed_loop(itertools.repeat(HEALTH), seconds, 16), seconds))
+    results.append(summary("webhook floor, closed loop 16 conns",
+                           await closed_loop(load.stream("/bench/floor/"), seconds, 16), seconds))
+    results.append(summary("signed inbound SMS, closed loop 16 conns",
+                           await closed_loop(load.stream("/sms/twilio/inbound/"), seconds, 16), seconds))
+    paced = load.many("/sms/twilio/inbound/", int(seconds * rate))  # signed before its clock starts
+    results.append(summary(f"signed inbound SMS, open loop {rate:g}/s", await open_loop(paced, rate), None))
     return results
 
 
@@ -173,11 +191,12 @@ def main():
     parser.add_argument("--participants", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     args = parser.parse_args()
     phones = setup(args.participants)
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "eprp.wsgi:application", "--bind", f"127.0.0.1:{PORT}", "--workers", "2",
-         "--log-level", "warning"], cwd=ROOT, env=env())
+        [sys.executable, "-m", "gunicorn", "eprp.wsgi:application", "--bind", f"127.0.0.1:{PORT}",
+         "--workers", str(args.workers), "--log-level", "warning"], cwd=ROOT, env=env())
     try:
         for _ in range(100):
             try:
@@ -192,10 +211,13 @@ def main():
         server.wait()
     counts = subprocess.run(
         ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", DB, "-tAc",
-         "select (select count(*) from notifications_inboundmessage), (select count(*) from diaries_diaryrecord)"],
+         "select (select count(*) from notifications_inboundmessage where outcome <> 'floor'),"
+         " (select count(*) from diaries_diaryrecord)"],
         capture_output=True, text=True).stdout.strip()
     for row in results:
         print(json.dumps(row))
+    floor_rps, inbound_rps = results[1]["rps"], results[2]["rps"]
+    print(json.dumps({"workers": args.workers, "inbound_share_of_floor": round(inbound_rps / floor_rps, 2)}))
     print(json.dumps({"inbound_rows|diary_records": counts}))
 
 
