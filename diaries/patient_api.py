@@ -516,7 +516,7 @@ def _answer_set(p: Participant, code: str, timepoint: str, diary_date: date, clo
         options = ([{"number": k, "label": str(k)} for k in item.choices] if item.kind == "nrs" else
                    [{"number": o.number, "label": _localized(o.labels, lang)} for o in item.options])
         items.append({
-            "number": item.number, "id": item.id, "kind": item.kind, "text": _localized(item.text, lang),
+            "number": item.number, "id": item.id, "kind": item.kind, "text": item.question(lang, timepoint),
             "min": item.choices.start, "max": item.choices.stop - 1,
             "anchor_low": _localized(item.anchor_low, lang), "anchor_high": _localized(item.anchor_high, lang),
             "options": options,

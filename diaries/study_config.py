@@ -45,6 +45,14 @@ class Item:
     options: tuple[Option, ...] = ()
     anchor_low: dict[str, str] = field(default_factory=dict)
     anchor_high: dict[str, str] = field(default_factory=dict)
+    # The question as asked at the 12-hour assessment (its recall period is the 12 hours
+    # since the first application, not the daily 24 hours); the daily text when absent.
+    h12_text: dict[str, str] = field(default_factory=dict)
+
+    def question(self, lang: str, timepoint: str = "DAILY") -> str:
+        """The item's text in `lang` (English when it has none) for the daily diary or the H12 assessment."""
+        texts = self.h12_text if timepoint == "H12" and self.h12_text else self.text
+        return texts.get(lang) or texts["en"]
 
     @property
     def choices(self) -> range:
@@ -338,6 +346,13 @@ def _is_e164(phone: str) -> bool:
     )
 
 
+def _h12_text(r: _Reader, raw, path: str, languages) -> dict[str, str]:
+    """Optional, but then in every study language: a patient must not get the other recall period."""
+    if "h12_text" not in (raw if isinstance(raw, dict) else {}):
+        return {}
+    return r.texts(raw, "h12_text", path, languages)
+
+
 def _parse_item(r: _Reader, raw, path: str, scales: dict, languages) -> Item | None:
     number = r.get(raw, "number", path, int)
     item_id = r.get(raw, "id", path, str)
@@ -358,6 +373,7 @@ def _parse_item(r: _Reader, raw, path: str, scales: dict, languages) -> Item | N
             max=hi,
             anchor_low=r.texts(raw, "anchor_low", path, languages, required=False),
             anchor_high=r.texts(raw, "anchor_high", path, languages, required=False),
+            h12_text=_h12_text(r, raw, path, languages),
         )
     if kind == "options":
         scale_name = r.get(raw, "scale", path, str)

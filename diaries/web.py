@@ -352,8 +352,8 @@ def _choices(item, lang: str) -> list[dict]:
     return [{"value": o.number, "label": o.labels.get(lang) or o.labels["en"]} for o in item.options]
 
 
-def _item_text(item, lang: str) -> str:
-    return item.text.get(lang) or item.text["en"]
+def _item_text(item, lang: str, timepoint: str = Timepoint.DAILY) -> str:
+    return item.question(lang, timepoint)
 
 
 def _flow_title(lang: str, flow: Flow) -> str:
@@ -413,7 +413,8 @@ def flow_step(request, visit: Visit, flow: str, n: str):
     return _page(
         request, "diary/question.html", visit.lang, status=400 if error else 200, visit=visit, flow=flow_,
         title=_flow_title(visit.lang, flow_), progress=t(visit.lang, "question_of", n=n, total=len(steps)),
-        n=n, item=item, text=_item_text(item, visit.lang), choices=_choices(item, visit.lang), selected=selected,
+        n=n, item=item, text=_item_text(item, visit.lang, flow_.timepoint), choices=_choices(item, visit.lang),
+        selected=selected,
         nrs=item.kind == "nrs", anchor_low=item.anchor_low.get(visit.lang) or item.anchor_low.get("en", ""),
         anchor_high=item.anchor_high.get(visit.lang) or item.anchor_high.get("en", ""), error=error,
         back=back, returning=returning, diary_date=format_date(diary_date, visit.lang),
@@ -436,7 +437,7 @@ def flow_review(request, visit: Visit, flow: str):
     for n, (_code, item) in enumerate(steps, start=1):
         value = state["answers"][str(n)]
         label = item.label_of(value, visit.lang) if item.kind == "options" else str(value)
-        rows.append({"n": n, "text": _item_text(item, visit.lang), "answer": label,
+        rows.append({"n": n, "text": _item_text(item, visit.lang, flow_.timepoint), "answer": label,
                      "change": reverse("diary:flow_step", args=[flow, n]) + "?return=review",
                      "change_label": t(visit.lang, "change_item", n=n)})
     return _page(request, "diary/review.html", visit.lang, visit=visit, flow=flow_,

@@ -286,9 +286,8 @@ class _Bot:
     def site(self) -> dict:
         return {"site": self.ctx.site_name, "phone": self.ctx.site_phone}
 
-    def itch_question(self) -> str:
-        item = self.itch_item
-        return item.text.get(self.lang) or item.text["en"]
+    def itch_question(self, timepoint: str = "DAILY") -> str:
+        return self.itch_item.question(self.lang, timepoint)
 
     def itch_range(self) -> dict:
         item = self.itch_item
@@ -304,7 +303,7 @@ class _Bot:
 
     def promis_question(self, number: int) -> str:
         item = self.promis.item(number)
-        text = item.text.get(self.lang) or item.text["en"]
+        text = item.question(self.lang)
         return self.t("promis_question", k=number, n=len(self.promis.items), text=text, options=self.options_text(item))
 
     def promis_answers(self) -> dict[int, int]:
@@ -604,7 +603,7 @@ class _Bot:
             resume = {k: v for k, v in diary.items() if k not in ("idle", "resume")} if diary else None
             self.to_idle()
             self.s.update(q="h12", resume=resume)
-            return self.t("h12_prompt", program=program, question=self.itch_question())
+            return self.t("h12_prompt", program=program, question=self.itch_question("H12"))
         if kind == "optin_confirmation":
             return self.t("opt_in", program=program)
         if kind == "visit_reminder":

@@ -27,7 +27,8 @@ def test_true_ad_reproduces_the_design(rules):
 
 
 def test_patient_texts_name_neither_diagnosis_nor_drug(rules):
-    texts = [t for inst in rules.instruments.values() for item in inst.items for t in item.text.values()]
+    texts = [t for inst in rules.instruments.values() for item in inst.items
+             for t in [*item.text.values(), *item.h12_text.values()]]
     for text in texts:
         assert not any(word in text.lower() for word in ("eczema", "dermatitis", "ruxolitinib", "atopic"))
 
@@ -45,6 +46,8 @@ def test_patient_texts_name_neither_diagnosis_nor_drug(rules):
         ('accept_to_hours = 14', 'accept_to_hours = 11', "h12: prompt_after_hours must lie between"),
         ('text.es = "En las últimas 24 horas, mi sueño fue inquieto."', "",
          "instruments[1].items[0].text.es: missing text for a study language"),
+        ('h12_text.es = "En una escala', 'h12_textx.es = "En una escala',
+         "instruments[0].items[0].h12_text.es: missing text for a study language"),
     ],
 )
 def test_config_errors_name_the_key_path(old, new, problem):

@@ -170,6 +170,8 @@ def test_h12_inside_its_window_is_recorded_for_day1(alice, client):
         open_diary(client, alice)
         home = text(client.get("/diary/"))
         assert 'href="/diary/12h/1/"' in home
+        question = text(client.get("/diary/12h/1/"))
+        assert "in the past 12 hours, since your first treatment" in question and "24 hours" not in question
         done = complete_diary(client, itch=6, flow="12h")
     assert "Your 12-hour answer is saved." in text(done)
     record = current(alice, "ITCH_NRS", "H12").get()

@@ -154,7 +154,7 @@ def h12(value):
 
 
 ONE_BY_ONE_EN = [
-    (Prompt("diary"), ("Skin Diary", "Tue 4 Mar", "how bad was your itch"), []),
+    (Prompt("diary"), ("Skin Diary", "Tue 4 Mar", "how bad was your itch", "in the past 24 hours"), []),
     (
         "7",
         ("Itch 7 saved", "1/8 In the past 24 hours, my sleep was restless.", "1 Not at all", "5 Very much"),
@@ -322,7 +322,8 @@ GARBAGE_IN_SPANISH = [
 
 H12_ALONE = [
     Move({"h12_open": True, "diary_date": None}),
-    (Prompt("h12"), ("Skin Diary", "one extra question", "how bad was your itch"), []),
+    # The 12-hour question asks for the hours since the first application, not the daily 24.
+    (Prompt("h12"), ("Skin Diary", "one extra question", "how bad was your itch", "in the past 12 hours"), []),
     ("4", "12-hour itch score 4", [h12(4)]),
     (Prompt("h12"), "", []),  # done: nothing more to ask
 ]

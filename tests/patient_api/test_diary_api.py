@@ -211,6 +211,8 @@ def test_the_12_hour_assessment(alice, alice_app):
         today = alice_app.get(BASE + "today").json()
         assert [(s["instrument"], s["timepoint"]) for s in today["open"]] == [
             ("ITCH_NRS", "DAILY"), ("PROMIS_SD8B", "DAILY"), ("ITCH_NRS", "H12")]
+        daily_itch, h12_itch = today["open"][0]["items"][0]["text"], today["open"][2]["items"][0]["text"]
+        assert "in the past 24 hours" in daily_itch and "in the past 12 hours" in h12_itch
         r = post_answers(alice_app, itch(6, "H12"))
         assert r.status_code == 201 and r.json()["diary_date"] == "2026-03-08" and r.json()["study_day"] == 1
         assert r.json()["messages"] == ["Your 12-hour answer is saved."]
