@@ -77,6 +77,9 @@ class Context:
     site_hours: str = ""
     web_link: str | None = None  # included in the reply to LINK; None: SendLink and "the link will follow"
     visit_date: date | datetime | None = None  # for "visit_reminder"
+    # Long-term phase: the clearance date of the open cycle, when lesions were already
+    # reported clear and have not come back (a second CLEAR keeps the first one's stop day).
+    cleared_on: date | None = None
 
 
 # Effects: what the service applies, in order, inside the same transaction.
@@ -567,7 +570,11 @@ class _Bot:
         if kw == "CLEAR":
             self.effects.append(ReportClearance())
             self.to_idle()
-            until = today + timedelta(days=self.rules.stop_treatment_after_days)
+            # The first clearance of a cycle dates it: a second CLEAR keeps that stop day,
+            # and after the stop day (the weekly check-in answered CLEAR) there is nothing to apply.
+            until = (c.cleared_on or today) + timedelta(days=self.rules.stop_treatment_after_days)
+            if until <= today:
+                return self.t("still_clear")
             return self.t("clear", until=self.date_text(until))
         self.effects.append(ReportRecurrence())
         self.to_idle()

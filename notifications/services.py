@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -362,8 +362,25 @@ def build_context(participant: Participant, now: datetime, *, diary: services.Lo
         site_name=participant.site.name,
         site_phone=participant.site.phone,
         site_hours=participant.site.hours,
+        cleared_on=_open_cycle_cleared_on(participant, rules) if participant.phase == Phase.LONG_TERM else None,
         **extra,
     )
+
+
+def _open_cycle_cleared_on(participant: Participant, rules) -> date | None:
+    """The clearance date of the participant's open treatment cycle, if lesions are reported clear now."""
+    from diaries import cycles
+    from diaries.models import TreatmentEvent
+
+    events = [
+        cycles.Event(str(pk), kind, on, at, str(sup) if sup else None)
+        for pk, kind, on, at, sup in TreatmentEvent.objects.filter(participant=participant).values_list(
+            "id", "kind", "event_date", "reported_at", "supersedes_id")
+    ]
+    if not events:
+        return None
+    open_cycle = cycles.derive_cycles(events, stop_after_days=rules.stop_treatment_after_days)[-1]
+    return open_cycle.cleared_on if open_cycle.recurred_on is None else None
 
 
 def apply_effects(participant: Participant, result: chatbot.Result, now: datetime, *,

@@ -63,6 +63,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "h12_prompt": "{program}, one extra question today: {question}",
         "h12_thanks": "Thank you! Your 12-hour itch score {itch} is saved.",
         "clear": "Thank you. Keep applying the study cream until {until}, then stop. Reply FLARE if patches come back.",
+        "still_clear": "Thank you. Your skin is still clear: no cream needed. Reply FLARE if patches come back.",
         "flare": (
             "Thank you. Please resume applying the study cream on active patches. "
             "Are any patches in new areas or extensive? Reply YES or NO."
@@ -136,6 +137,9 @@ CATALOG: dict[str, dict[str, str]] = {
         "clear": (
             "Gracias. Siga aplicando la crema del estudio hasta el {until} y luego pare. "
             "Responda BROTE si las zonas afectadas vuelven."
+        ),
+        "still_clear": (
+            "Gracias. Su piel sigue limpia: no necesita la crema. Responda BROTE si las zonas afectadas vuelven."
         ),
         "flare": (
             "Gracias. Vuelva a aplicar la crema del estudio en las zonas activas. "

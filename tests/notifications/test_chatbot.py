@@ -363,6 +363,16 @@ LONG_TERM_CLEAR = [
     ("CLEAR", ("Keep applying the study cream until Fri 7 Mar", "FLARE"), [ReportClearance()]),
 ]
 
+LONG_TERM_CLEAR_AGAIN = [
+    # Cleared on Tue 4 Mar (stop day Fri 7 Mar); CLEAR again on Wed 5: the stop day stays.
+    Move({"phase": "long_term", "diary_date": None, "cleared_on": date(2025, 3, 4),
+          "now_local": datetime(2025, 3, 5, 18, 0, tzinfo=CHICAGO)}),
+    ("CLEAR", ("Keep applying the study cream until Fri 7 Mar", "FLARE"), [ReportClearance()]),
+    # The weekly check-in answered CLEAR after the stop day: nothing left to apply.
+    Move({"now_local": datetime(2025, 3, 11, 18, 0, tzinfo=CHICAGO)}),
+    ("CLEAR", ("still clear", "no cream needed", "FLARE"), [ReportClearance()]),
+]
+
 LONG_TERM_FLARE_YES = [
     Move({"phase": "long_term", "diary_date": None}),
     ("flare", ("resume applying", "new areas or extensive", "YES or NO"), [ReportRecurrence()]),
@@ -509,6 +519,7 @@ TRANSCRIPTS = {
     "h12_before_diary_prompt": ("en", H12_BEFORE_DIARY_PROMPT),
     "h12_unprompted_when_diary_closed": ("en", H12_UNPROMPTED_WHEN_DIARY_CLOSED),
     "long_term_clear": ("en", LONG_TERM_CLEAR),
+    "long_term_clear_again": ("en", LONG_TERM_CLEAR_AGAIN),
     "long_term_flare_yes": ("en", LONG_TERM_FLARE_YES),
     "long_term_flare_no": ("en", LONG_TERM_FLARE_NO),
     "long_term_spanish": ("es", LONG_TERM_SPANISH),

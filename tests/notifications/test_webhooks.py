@@ -226,3 +226,22 @@ def test_status_callback_21610_opts_the_participant_out(client, alice):
     url = reverse("twilio-status", args=[message.pk])
     signed_post(client, url, {"MessageSid": "SMx", "MessageStatus": "failed", "ErrorCode": "21610"}, TOKEN)
     assert Participant.objects.get(pk=alice.pk).opted_out
+
+
+def test_a_second_clear_keeps_the_first_stop_day_and_a_late_clear_needs_no_cream(client, alice):
+    from diaries import services as diary_services
+    from diaries.models import TreatmentEvent
+
+    diary_services.change_phase(participant=alice, phase="long_term", actor="system:test")
+    with time_machine.travel(datetime(2026, 5, 12, 18, 0, tzinfo=CHICAGO), tick=False):  # Tuesday
+        assert "until Fri 15 May" in text(client, alice.phone, "CLEAR", "SMc1")
+    with time_machine.travel(datetime(2026, 5, 13, 18, 0, tzinfo=CHICAGO), tick=False):
+        assert "until Fri 15 May" in text(client, alice.phone, "clear", "SMc2")  # not Sat 16 May
+    with time_machine.travel(datetime(2026, 5, 19, 18, 0, tzinfo=CHICAGO), tick=False):
+        assert "still clear" in text(client, alice.phone, "CLEAR", "SMc3")
+    with time_machine.travel(datetime(2026, 5, 19, 19, 0, tzinfo=CHICAGO), tick=False):
+        assert "resume applying" in text(client, alice.phone, "FLARE", "SMc4")
+        text(client, alice.phone, "NO", "SMc5")
+    with time_machine.travel(datetime(2026, 5, 20, 18, 0, tzinfo=CHICAGO), tick=False):
+        assert "until Sat 23 May" in text(client, alice.phone, "CLEAR", "SMc6")  # a new cycle
+    assert TreatmentEvent.objects.filter(participant=alice, kind="cleared").count() == 4  # every report is kept
