@@ -245,3 +245,19 @@ def test_a_second_clear_keeps_the_first_stop_day_and_a_late_clear_needs_no_cream
     with time_machine.travel(datetime(2026, 5, 20, 18, 0, tzinfo=CHICAGO), tick=False):
         assert "until Sat 23 May" in text(client, alice.phone, "CLEAR", "SMc6")  # a new cycle
     assert TreatmentEvent.objects.filter(participant=alice, kind="cleared").count() == 4  # every report is kept
+
+
+@time_machine.travel(datetime(2026, 3, 10, 19, 0, tzinfo=CHICAGO), tick=False)
+def test_a_diary_answer_by_text_costs_a_fixed_number_of_statements(client, alice):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    text(client, alice.phone, "7", "SMq1")
+    text(client, alice.phone, "3", "SMq2")  # conversation and records exist: the steady state
+    with CaptureQueriesContext(connection) as queries:
+        text(client, alice.phone, "2", "SMq3")
+    statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    # The lock (conversation and participant), the evening's records, the record, its audit event,
+    # the conversation state and the inbound row; around them the transaction (a savepoint here).
+    assert statements.count("SELECT") == 2 and statements.count("INSERT") == 3 and statements.count("UPDATE") == 1
+    assert len([s for s in statements if s not in ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT")]) == 6
