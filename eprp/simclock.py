@@ -20,6 +20,9 @@ from datetime import UTC, datetime
 NOW_KEY = "eprp:simulation:now"
 INFLIGHT_KEY = "eprp:simulation:inflight"
 PUBLISHED_KEY = "eprp:simulation:published"
+# A token pushed by the task that brings the in-flight count to zero: the simulator blocks
+# on it instead of polling the count (polling cost up to a poll interval per step).
+DRAINED_KEY = "eprp:simulation:drained"
 
 _redis = None
 _redis_pid = None
@@ -63,7 +66,19 @@ def published() -> int:
 
 
 def reset() -> None:
-    redis_client().delete(NOW_KEY, INFLIGHT_KEY, PUBLISHED_KEY)
+    redis_client().delete(NOW_KEY, INFLIGHT_KEY, PUBLISHED_KEY, DRAINED_KEY)
+
+
+def wait_drained(timeout: float) -> bool:
+    """Block until every published task has finished (True), or `timeout` seconds (False)."""
+    r = redis_client()
+    while int(r.get(INFLIGHT_KEY) or 0) > 0:
+        if r.blpop([DRAINED_KEY], timeout=timeout) is None:
+            return False
+    # Nothing is in flight and only the simulator publishes now: no token can be pushed
+    # between this check and the delete, so none is left to wake a later wait too early.
+    r.delete(DRAINED_KEY)
+    return True
 
 
 def count_publish(**_kwargs) -> None:
@@ -91,7 +106,9 @@ def remove_clock(**_kwargs) -> None:
     # The simulated patients read what was sent from the database; don't let the worker's
     # in-memory outbox grow for the whole trial.
     locmem.outbox.clear()
-    redis_client().decr(INFLIGHT_KEY)
+    r = redis_client()
+    if r.decr(INFLIGHT_KEY) == 0:
+        r.rpush(DRAINED_KEY, 1)
 
 
 def connect_publisher() -> None:

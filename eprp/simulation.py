@@ -127,6 +127,7 @@ class Simulation:
         self.workers = workers
         self.by_pid: dict[object, SimPatient] = {}
         self._published = 0  # the broker's publish count when the simulator last read what was sent
+        self._checked = 0  # ... and when it last checked that the outbox had drained
         self._read_cursor: datetime | None = None
         self._read_at_cursor: set = set()
 
@@ -293,16 +294,16 @@ class Simulation:
     def _drain(self, seconds: float = 300.0):
         """The barrier: wait until every task published so far has finished."""
         deadline = clock_time.monotonic() + seconds
-        pause = 0.0005
-        while simclock.in_flight() > 0:
+        while not simclock.wait_drained(timeout=1):
             if self._worker.poll() is not None:
                 raise RuntimeError(f"the simulation's worker exited ({self._worker.returncode}); see {_worker_log()}")
             if clock_time.monotonic() > deadline:
                 raise RuntimeError(f"tasks still in flight after {seconds:.0f} s; see {_worker_log()}")
-            clock_time.sleep(pause)
-            pause = min(pause * 2, 0.02)
-        if simclock.published() != self._published and OutboundMessage.objects.filter(
-                status__in=(OutboundStatus.QUEUED, OutboundStatus.SENDING)).exists():
+        published = simclock.published()
+        if published == self._checked:
+            return  # nothing published since the last check
+        self._checked = published
+        if OutboundMessage.objects.filter(status__in=(OutboundStatus.QUEUED, OutboundStatus.SENDING)).exists():
             raise RuntimeError("every task finished but outbound messages are still queued or sending")
 
     def _site_work(self, now: datetime):
