@@ -30,6 +30,8 @@ def configuration_problems(cfg) -> list[tuple[str, str]]:
         problems.append(("SMS_BACKEND", f"unknown backend {get('SMS_BACKEND')!r}; use twilio, console or locmem"))
     if not get("PRODUCTION"):
         return problems
+    if get("SIMULATED_CLOCK"):
+        problems.append(("EPRP_SIMULATED_CLOCK", "a simulation's clock: never set it in production"))
     if len(get("SECRET_KEY", "") or "") < 32:
         problems.append(("SECRET_KEY", "missing or shorter than 32 characters"))
     database_url = get("DATABASE_URL", "")

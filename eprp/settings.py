@@ -197,6 +197,9 @@ CELERY_BEAT_SCHEDULE: dict = {
 # Celery's Django fixup closes the DB connection after every task unless this is
 # set: measured about 120 tasks/s without it against about 1,000/s with it.
 CELERY_DB_REUSE_MAX = 1000
+# Only for the workers `simulate_trial --workers` starts: run every task on the simulator's
+# clock (eprp/simclock.py). A configuration problem in production.
+SIMULATED_CLOCK = os.environ.get("EPRP_SIMULATED_CLOCK", "") == "1"
 
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "twilio" if PRODUCTION else "console")
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")

@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import heapq
 import math
+import os
 import random
+import subprocess
+import sys
+import time as clock_time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -34,8 +38,9 @@ from twilio.request_validator import RequestValidator
 
 from diaries import services, windows
 from diaries.models import Alert, DiaryRecord, Participant, Phase, Randomization, Study
-from notifications import dispatch, scheduling
-from notifications.models import InboundMessage, OutboundMessage
+from eprp import simclock
+from notifications import dispatch, scheduling, tasks
+from notifications.models import InboundMessage, OutboundMessage, OutboundStatus, PromptStatus, ScheduledPrompt
 from notifications.transports import locmem
 
 ARMS = ("RUX15", "RUX075", "VEHICLE")
@@ -70,6 +75,11 @@ class SimPatient:
     discontinue_on: date | None = None
     lesions_clear: bool = False
     replies_today: int = 0
+    # The site's bookkeeping, so that most simulated hours need no database read.
+    day1_done: bool = False
+    week8_done: bool = False
+    ended: bool = False
+    visit_days: dict | None = None
 
 
 @dataclass(order=True)
@@ -95,7 +105,7 @@ class Summary:
 
 class Simulation:
     def __init__(self, *, study: Study, participants: int, weeks: int, seed: int, end: datetime,
-                 progress=None):
+                 progress=None, workers: int = 0):
         self.study = study
         self.rules = study.rules
         self.rng = random.Random(seed)
@@ -105,7 +115,6 @@ class Simulation:
         days = self.rules.runin_days + 7 * weeks + 4
         self.start = (self.end - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
         self.patients: dict[str, SimPatient] = {}
-        self.by_phone: dict[str, SimPatient] = {}
         self.replies: list[Reply] = []
         self.seq = 0
         self.client = Client()
@@ -113,6 +122,14 @@ class Simulation:
         self.progress = progress
         self.n = participants
         self.summary = Summary()
+        # 0: one process, eager Celery. N: a Celery worker with N processes on the broker
+        # runs the planner, the tick and the outbox on the simulated clock (eprp/simclock.py).
+        self.workers = workers
+        self.by_pid: dict[object, SimPatient] = {}
+        self._published = 0  # the broker's publish count when the simulator last read what was sent
+        self._checked = 0  # ... and when it last checked that the outbox had drained
+        self._read_cursor: datetime | None = None
+        self._read_at_cursor: set = set()
 
     # --- set-up --------------------------------------------------------------------------
 
@@ -142,7 +159,6 @@ class Simulation:
             if self.rng.random() < 0.03:
                 p.discontinue_on = runin + timedelta(days=self.rng.randrange(10, 7 * self.weeks + 7))
             self.patients[p.usubjid] = p
-            self.by_phone[p.phone] = p
 
     def _enroll(self, p: SimPatient):
         participant = services.enroll_participant(
@@ -150,12 +166,15 @@ class Simulation:
             language=p.language, runin_start=p.runin_start, actor="system:simulation",
         )
         p.participant_id = participant.pk
+        self.by_pid[participant.pk] = p
         self.summary.participants += 1
 
     # --- the clock loop ------------------------------------------------------------------
 
     def run(self) -> Summary:
         self._make_patients()
+        if self.workers:
+            return self._run_on_workers()
         with (
             override_settings(SMS_BACKEND="locmem", TWILIO_AUTH_TOKEN=TOKEN, ALLOWED_HOSTS=["*"],
                               CELERY_TASK_ALWAYS_EAGER=True),
@@ -171,26 +190,61 @@ class Simulation:
                 app.conf.task_always_eager = eager
         return self.summary
 
+    def _run_on_workers(self) -> Summary:
+        """The same loop, with the beat's tasks and the outbox on a real Celery worker.
+
+        The worker (N prefork processes) reads the simulated clock from Redis around every
+        task; the simulator waits for the work it set off to drain before moving the clock.
+        """
+        from django.db import connection
+
+        from eprp.celery import app
+
+        if connection.vendor != "postgresql" or not settings.CELERY_BROKER_URL.startswith("redis://"):
+            raise RuntimeError("--workers needs PostgreSQL and Redis (DATABASE_URL, CELERY_BROKER_URL)")
+        if app.conf.task_always_eager:
+            raise RuntimeError("--workers with CELERY_TASK_ALWAYS_EAGER set: the tasks would not reach the workers")
+        app.control.purge()  # nothing left over from an earlier run on this broker
+        simclock.reset()
+        simclock.publish_now(self.start)
+        simclock.connect_publisher()
+        self._worker = _start_worker(self.workers)
+        try:
+            with (
+                override_settings(SMS_BACKEND="locmem", TWILIO_AUTH_TOKEN=TOKEN, ALLOWED_HOSTS=["*"]),
+                time_machine.travel(self.start, tick=False) as clock,
+            ):
+                self._loop(clock)
+                self._drain()
+        finally:
+            simclock.disconnect_publisher()
+            _stop_worker(self._worker)
+            simclock.reset()
+        return self.summary
+
     def _loop(self, clock):
         """Jump from event to event: the hourly ticks, due prompts and patients' replies."""
-        from notifications.models import PromptStatus, ScheduledPrompt
-
         now = self.start
         last_plan = None
         locmem.outbox.clear()
         while now < self.end:
             clock.move_to(now)
+            if self.workers:
+                simclock.publish_now(now)
             if now.minute == 0 and now.second == 0:
                 self._site_work(now)
                 if last_plan is None or now - last_plan >= timedelta(hours=6):
-                    scheduling.plan_prompts(now=now)
+                    self._plan_prompts(now)
                     last_plan = now
                 if now.hour % 3 == 0:  # the beat runs it hourly; every 3 h is enough for a 2-day streak
-                    scheduling.alert_missed_diaries(now=now)
+                    self._alert_missed_diaries(now)
                 if self.progress:
                     self.progress(now - self.start, self.end - self.start, now)
-            dispatch.dispatch_due_prompts(now=now, time_budget=None)
-            self._read_outbox(now)
+            self._dispatch(now)
+            if self.workers:
+                self._read_sent(now)
+            else:
+                self._read_outbox(now)
             next_hour = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
             due = ScheduledPrompt.objects.filter(status=PromptStatus.PENDING, due_at__gt=now).order_by("due_at")
             upcoming = [next_hour, self.end]
@@ -202,43 +256,117 @@ class Simulation:
             self._send_due_replies(later, clock)
             now = max(later, now + timedelta(seconds=1))
 
+    # --- the beat's work: inline, or on the workers ----------------------------------------
+
+    def _plan_prompts(self, now: datetime):
+        if self.workers:
+            self._on_workers(tasks.plan_prompts)
+        else:
+            scheduling.plan_prompts(now=now)
+
+    def _alert_missed_diaries(self, now: datetime):
+        if self.workers:
+            self._on_workers(tasks.alert_missed_diaries)
+        else:
+            scheduling.alert_missed_diaries(now=now)
+
+    def _dispatch(self, now: datetime):
+        # The beat ticks every minute whatever is due; an empty tick changes nothing, so the
+        # simulator ticks only when a prompt is due (an indexed EXISTS instead of the tick's
+        # locking SELECT: most of the simulator's steps are a reply, not a due prompt).
+        due = ScheduledPrompt.objects.filter(status=PromptStatus.PENDING, due_at__lte=now)
+        if not self.workers:
+            if due.exists():
+                dispatch.dispatch_due_prompts(now=now, time_budget=None)
+            return
+        # Ticks until none is left: a prompt planned while a tick ran may be due already.
+        for _ in range(20):
+            if not due.exists():
+                break
+            self._on_workers(tasks.dispatch_due_prompts)
+        else:
+            raise RuntimeError(f"prompts due by {now} still pending after 20 ticks")
+
+    def _on_workers(self, task):
+        task.delay()
+        self._drain()
+
+    def _drain(self, seconds: float = 300.0):
+        """The barrier: wait until every task published so far has finished."""
+        deadline = clock_time.monotonic() + seconds
+        while not simclock.wait_drained(timeout=1):
+            if self._worker.poll() is not None:
+                raise RuntimeError(f"the simulation's worker exited ({self._worker.returncode}); see {_worker_log()}")
+            if clock_time.monotonic() > deadline:
+                raise RuntimeError(f"tasks still in flight after {seconds:.0f} s; see {_worker_log()}")
+        published = simclock.published()
+        if published == self._checked:
+            return  # nothing published since the last check
+        self._checked = published
+        if OutboundMessage.objects.filter(status__in=(OutboundStatus.QUEUED, OutboundStatus.SENDING)).exists():
+            raise RuntimeError("every task finished but outbound messages are still queued or sending")
+
     def _site_work(self, now: datetime):
-        """What site staff do: enroll on run-in start, Day 1 at 10:00, visits, discontinuations."""
+        """What site staff do: enroll on run-in start, Day 1 at 10:00, visits, discontinuations.
+
+        Every simulated hour, for every patient: the local time is worked out once per zone,
+        and the database is read only on a day something can happen to the patient.
+        """
+        local_by_zone: dict[str, datetime] = {}
+        runin_days = timedelta(days=self.rules.runin_days)
         for p in self.patients.values():
-            local = now.astimezone(ZoneInfo(p.zone))
+            local = local_by_zone.get(p.zone)
+            if local is None:
+                local = local_by_zone[p.zone] = now.astimezone(ZoneInfo(p.zone))
             today = local.date()
-            if p.participant_id is None and today >= p.runin_start - timedelta(days=1):
-                self._enroll(p)
-                continue
             if p.participant_id is None:
+                if today >= p.runin_start - timedelta(days=1):
+                    self._enroll(p)
                 continue
-            day1 = p.runin_start + timedelta(days=self.rules.runin_days)
-            if today == day1 and local.hour >= 10 and not hasattr(p, "_day1"):
+            day1 = p.runin_start + runin_days
+            if today == day1 and local.hour >= 10 and not p.day1_done:
                 participant = Participant.objects.get(pk=p.participant_id)
                 if participant.first_application_at is None and participant.phase == Phase.RUNIN:
                     services.record_first_application(participant=participant, at=now, actor="user:site-coordinator")
-                p._day1 = now
+                p.day1_done = True
             if local.hour == 11:
                 self._visits_and_ends(p, today, day1)
                 self._opt_out_and_back(p, today, now)
 
+    def _visit_days(self, p: SimPatient, day1: date) -> dict[date, int]:
+        if p.visit_days is None:
+            p.visit_days = {}
+            for week in self.rules.visit_weeks:
+                moved = (sum(map(ord, p.usubjid)) + week) % 3 - 1  # visits land a day early, on time or late
+                if week <= self.weeks:
+                    p.visit_days[day1 + timedelta(days=7 * week + moved)] = week
+        return p.visit_days
+
     def _visits_and_ends(self, p: SimPatient, today: date, day1: date):
+        if p.ended:
+            return
+        week = self._visit_days(p, day1).get(today)
+        ending = p.discontinue_on is not None and today >= p.discontinue_on
+        week8 = not p.week8_done and today >= day1 + timedelta(days=56)
+        if week is None and not ending and not week8:
+            return  # nothing for the site today: no need to read the participant
         participant = Participant.objects.get(pk=p.participant_id)
         if participant.phase in (Phase.WITHDRAWN, Phase.COMPLETED):
+            p.ended = True
             return
-        for week in self.rules.visit_weeks:
-            nominal = day1 + timedelta(days=7 * week)
-            moved = (sum(map(ord, p.usubjid)) + week) % 3 - 1  # visits land a day early, on time or late
-            if today == nominal + timedelta(days=moved) and week <= self.weeks:
-                services.record_visit(participant=participant, week=week, visit_date=today,
-                                      actor="user:site-coordinator")
-        if p.discontinue_on and today >= p.discontinue_on:
+        if week is not None:
+            services.record_visit(participant=participant, week=week, visit_date=today,
+                                  actor="user:site-coordinator")
+        if ending:
             services.discontinue_participant(participant=participant, on=today, actor="user:site-coordinator",
                                              reason="withdrew consent (simulated)")
+            p.ended = True
             return
-        if participant.phase == Phase.VEHICLE_CONTROLLED and today >= day1 + timedelta(days=56):
-            services.change_phase(participant=participant, phase=Phase.LONG_TERM, actor="user:site-coordinator",
-                                  reason="Week 8 visit: long-term period")
+        if week8:
+            if participant.phase == Phase.VEHICLE_CONTROLLED:
+                services.change_phase(participant=participant, phase=Phase.LONG_TERM, actor="user:site-coordinator",
+                                      reason="Week 8 visit: long-term period")
+            p.week8_done = True  # long-term now, or never in the vehicle-controlled period: nothing more at Week 8
 
     def _opt_out_and_back(self, p: SimPatient, today: date, now: datetime):
         """A few patients text STOP one day (some in other words), and half of them START two days later."""
@@ -250,13 +378,43 @@ class Simulation:
     # --- patients ------------------------------------------------------------------------
 
     def _read_outbox(self, now: datetime):
-        while locmem.outbox:
-            sent = locmem.outbox.pop(0)
-            p = self.by_phone.get(sent["to"])
-            if p is None:
-                continue
-            message = OutboundMessage.objects.filter(provider_sid=sent["sid"]).only("kind").first()
-            self._react(p, message.kind if message else "", now)
+        """One process: what the locmem transport sent since the last step."""
+        sids = [m["sid"] for m in locmem.outbox]
+        locmem.outbox.clear()
+        if not sids:
+            return
+        rows = (OutboundMessage.objects.filter(provider_sid__in=sids).order_by()
+                .values_list("participant_id", "kind", "sent_at"))
+        self._react_to_sent(rows, now)
+
+    def _read_sent(self, now: datetime):
+        """With workers: their locmem outbox is theirs, so read the sent messages from the database.
+
+        Only after something was published (every send is a task), and only the rows sent
+        since the last read, through the (status, updated_at) index: sending sets both.
+        """
+        published = simclock.published()
+        if published == self._published:
+            return
+        self._published = published
+        rows = list(OutboundMessage.objects.filter(status=OutboundStatus.SENT,
+                                                   updated_at__gte=self._read_cursor or self.start)
+                    .order_by().values_list("pk", "participant_id", "kind", "sent_at"))
+        new = [r[1:] for r in rows if r[0] not in self._read_at_cursor]
+        self._read_cursor = now
+        self._read_at_cursor = {r[0] for r in rows if r[3] >= now}
+        self._react_to_sent(new, now)
+
+    def _react_to_sent(self, rows, now: datetime):
+        """(participant id, kind, sent at) rows: each patient reacts, in one order whatever the mode.
+
+        The order the outbox sent them in is not stable (messages of one moment are sent
+        in random-UUID order, and by two processes with workers), and the patients draw from
+        one random generator: sort them, so that a seed always gives the same trial.
+        """
+        sent = sorted((at, self.by_pid[pid].usubjid, kind) for pid, kind, at in rows if pid in self.by_pid)
+        for _at, usubjid, kind in sent:
+            self._react(self.patients[usubjid], kind, now)
 
     def _react(self, p: SimPatient, kind: str, now: datetime):
         local = now.astimezone(ZoneInfo(p.zone))
@@ -343,10 +501,14 @@ class Simulation:
             }
             url = "/sms/twilio/inbound/"
             signature = self.validator.compute_signature(settings.PUBLIC_BASE_URL + url, params)
+            if self.workers:
+                simclock.publish_now(reply.at)
             response = self.client.post(url, params, HTTP_X_TWILIO_SIGNATURE=signature)
             if response.status_code != 200:
                 raise RuntimeError(f"inbound webhook answered {response.status_code}")
             self.summary.inbound += 1
+            if self.workers:
+                self._drain()  # what the reply set off (a text queued by the chatbot) runs at its time
 
     def _submit_web(self, p: SimPatient, at: datetime):
         participant = Participant.objects.get(pk=p.participant_id)
@@ -423,3 +585,46 @@ def _statistician():
 
 def default_end() -> datetime:
     return timezone.now()
+
+
+def _worker_log():
+    return settings.VAR_DIR / "simulation-worker.log"
+
+
+def _start_worker(concurrency: int) -> subprocess.Popen:
+    """One Celery worker with `concurrency` prefork processes, on this database and broker, on the simulated clock."""
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    auth = quote(db["USER"] or "", safe="") + (f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else "")
+    env = dict(
+        os.environ, EPRP_SIMULATED_CLOCK="1", SMS_BACKEND="locmem", CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        DATABASE_URL=f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        SECRET_KEY=settings.SECRET_KEY, FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY,
+        PUBLIC_BASE_URL=settings.PUBLIC_BASE_URL, TWILIO_AUTH_TOKEN=TOKEN,
+        # Alert e-mails would leave the machine: the simulated sites get none.
+        EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend",
+        LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),
+    )
+    settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+    with open(_worker_log(), "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "eprp", "worker", "--pool", "prefork",
+             "--concurrency", str(concurrency), "--without-heartbeat", "--without-gossip", "--without-mingle",
+             "--loglevel", "WARNING", "--hostname", f"simulation-{os.getpid()}@%h"],
+            cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def _stop_worker(worker: subprocess.Popen) -> None:
+    import signal
+
+    if worker.poll() is None:
+        os.killpg(worker.pid, signal.SIGTERM)  # warm shutdown: the (drained) worker just exits
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)

@@ -2,19 +2,27 @@
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from diaries.models import AuditEvent, DiaryRecord, Participant
-from notifications.models import InboundMessage, OutboundMessage
+from notifications.models import InboundMessage, OutboundMessage, ScheduledPrompt
 
 # transaction=True: the outbox sends on commit, as in production.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
+def _assert_no_phone_in(folder: Path, participants):
+    phones = [p.phone for p in participants]
+    for path in folder.iterdir():
+        data = path.read_bytes().decode("utf-8", errors="ignore")
+        for phone in phones:
+            assert phone not in data and phone[1:] not in data, path.name
 
 
 def test_small_simulation_produces_a_consistent_pseudonymised_transfer(tmp_path: Path):
@@ -55,11 +63,58 @@ def test_small_simulation_produces_a_consistent_pseudonymised_transfer(tmp_path:
     assert {r["ARM"] for r in summary} <= {"RUX15", "RUX075", "VEHICLE"} and len({r["ARM"] for r in summary}) >= 2
 
     # No phone number anywhere in the transfer.
-    phones = [p.phone for p in participants]
-    for path in (tmp_path / "t").iterdir():
-        data = path.read_bytes().decode("utf-8", errors="ignore")
-        for phone in phones:
-            assert phone not in data and phone[1:] not in data, path.name
+    _assert_no_phone_in(tmp_path / "t", participants)
+
+
+@pytest.mark.worker
+@pytest.mark.postgres
+def test_simulation_on_a_real_worker_runs_every_task_on_the_simulated_clock(tmp_path: Path, settings):
+    if connection.vendor != "postgresql" or not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.skip("the worker is another process: needs PostgreSQL and Redis (CI has both)")
+    from eprp import simclock
+
+    out = io.StringIO()
+    call_command("simulate_trial", participants=4, weeks=1, seed=9, quiet=True, workers=2, output=tmp_path / "t",
+                 stdout=out)
+    assert "ITCH_CHG_H12" in out.getvalue()
+    participants = Participant.objects.filter(usubjid__startswith="SIM-9-")
+    assert participants.count() == 4
+    sent = OutboundMessage.objects.filter(participant__in=participants)
+    assert sent.filter(kind="diary").count() >= 4 * 10
+    # The outbox drained at every step, on the worker, at the simulated time: nothing left
+    # queued, and each text sent at the moment it was queued, over weeks of simulated time.
+    assert set(sent.values_list("status", flat=True)) == {"sent"}
+    real_now = datetime.now(UTC)
+    for message in sent:
+        assert message.sent_at == message.created_at <= real_now
+    assert min(m.sent_at for m in sent) < real_now - timedelta(days=14)
+    # The tick ran on the worker's clock: every prompt sent when due (or after a quiet-hours deferral), none early.
+    prompts = ScheduledPrompt.objects.filter(participant__in=participants, status="sent").select_related("outbound")
+    assert prompts.count() == sent.exclude(prompt=None).count() > 0
+    for prompt in prompts:
+        assert prompt.outbound.created_at >= prompt.due_at
+    # The simulated patients read their texts from the database: every SMS diary answer follows
+    # a diary prompt or reminder sent to that patient for that diary date, and every text
+    # they sent was handled by the webhook.
+    for record in DiaryRecord.objects.filter(participant__in=participants, channel="sms", timepoint="DAILY"):
+        assert prompts.filter(participant=record.participant, diary_date=record.diary_date,
+                              kind__in=("diary", "reminder"), outbound__sent_at__lte=record.submitted_at).exists()
+    inbound = InboundMessage.objects.filter(participant__in=participants)
+    assert inbound.count() > 100 and not inbound.filter(outcome="").exists()
+    assert inbound.filter(outcome="recorded").count() > inbound.count() * 0.9
+    assert simclock.in_flight() == 0 and simclock.redis_client().get(simclock.NOW_KEY) is None
+    _assert_no_phone_in(tmp_path / "t", participants)
+
+
+def test_the_simulated_clock_is_refused_in_production(monkeypatch):
+    from eprp import simclock
+    from eprp.checks import configuration_problems
+
+    assert "EPRP_SIMULATED_CLOCK" in dict(configuration_problems({"PRODUCTION": True, "SIMULATED_CLOCK": True}))
+    assert "EPRP_SIMULATED_CLOCK" not in dict(configuration_problems({"PRODUCTION": True}))
+    monkeypatch.setenv("EPRP_MODE", "production")
+    with pytest.raises(RuntimeError, match="production"):
+        simclock.connect_worker()
 
 
 def test_simulation_is_refused_in_production(settings):

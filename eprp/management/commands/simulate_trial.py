@@ -21,16 +21,23 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--output", type=Path, help="transfer folder (default var/exports/simulation-SEED)")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
+        parser.add_argument("--workers", type=int, default=0, metavar="N",
+                            help="run the beat's tasks and the outbox on a real Celery worker with N processes, "
+                                 "on a clock shared through Redis (needs PostgreSQL and Redis); default: one "
+                                 "process, eager Celery")
         parser.add_argument("--allow-production", action="store_true")
 
-    def handle(self, *args, participants, weeks, seed, output=None, quiet=False, allow_production=False, **options):
+    def handle(self, *args, participants, weeks, seed, output=None, quiet=False, allow_production=False, workers=0,
+               **options):
         if settings.PRODUCTION and not allow_production:
             raise CommandError("this adds simulated participants: refused in production", returncode=2)
-        if participants < 1 or weeks < 1:
-            raise CommandError("--participants and --weeks must be at least 1", returncode=2)
+        if participants < 1 or weeks < 1 or workers < 0:
+            raise CommandError("--participants and --weeks must be at least 1, --workers at least 0", returncode=2)
+        if workers and settings.PRODUCTION:
+            raise CommandError("--workers moves the workers' clock: never in production", returncode=2)
         study, _ = services.load_study(text=STUDY_FILE.read_text(encoding="utf-8"), actor="system:simulation")
         sim = Simulation(study=study, participants=participants, weeks=weeks, seed=seed, end=default_end(),
-                         progress=None if quiet else self._progress)
+                         progress=None if quiet else self._progress, workers=workers)
         summary = sim.run()
         export_dir = output or Path(settings.VAR_DIR) / "exports" / f"simulation-{seed}"
         summary = sim.finish(export_dir=export_dir)
