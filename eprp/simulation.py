@@ -175,14 +175,16 @@ class Simulation:
         self._make_patients()
         if self.workers:
             return self._run_on_workers()
+        from eprp.celery import app
+
+        # Read before the override below: Celery may load its configuration from the overridden
+        # settings, and restoring that value would leave every later task eager in this process.
+        eager = app.conf.task_always_eager
         with (
             override_settings(SMS_BACKEND="locmem", TWILIO_AUTH_TOKEN=TOKEN, ALLOWED_HOSTS=["*"],
                               CELERY_TASK_ALWAYS_EAGER=True),
             time_machine.travel(self.start, tick=False) as clock,
         ):
-            from eprp.celery import app
-
-            eager = app.conf.task_always_eager
             app.conf.task_always_eager = True  # the outbox sends inline, on the simulated clock
             try:
                 self._loop(clock)
