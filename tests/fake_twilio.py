@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -24,6 +25,14 @@ class FakeTwilio:
         self.messages: list[dict] = []
         # Scripted failures for the next creates: (http status, twilio code, message).
         self.errors: list[tuple[int, int, str]] = []
+        # Scripted failures by recipient ("To"), for every create to that number: concurrent
+        # sends reach the server in any order, so "the next create" means nothing for them.
+        self.fail_to: dict[str, tuple[int, int, str]] = {}
+        # Seconds each create waits before answering (Twilio takes 100-300 ms); with the most
+        # creates seen in progress at once.
+        self.delay = 0.0
+        self.max_in_flight = 0
+        self._in_flight = 0
         self._lock = threading.Lock()
         fake = self
 
@@ -69,9 +78,19 @@ class FakeTwilio:
             return 404, {"code": 20404, "message": "The requested resource was not found", "status": 404}
         if not authorization.startswith("Basic "):
             return 401, {"code": 20003, "message": "Authenticate", "status": 401}
+        if self.delay:
+            with self._lock:
+                self._in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self._in_flight)
+            time.sleep(self.delay)
+            with self._lock:
+                self._in_flight -= 1
         with self._lock:
-            if self.errors:
-                status, code, message = self.errors.pop(0)
+            failure = self.fail_to.get(params.get("To", ""))
+            if failure is None and self.errors:
+                failure = self.errors.pop(0)
+            if failure is not None:
+                status, code, message = failure
                 return status, {"code": code, "message": message, "status": status,
                                 "more_info": f"https://www.twilio.com/docs/errors/{code}"}
             sid = "SM" + uuid.uuid4().hex
