@@ -116,16 +116,23 @@ def send_messages(message_ids, *, transport=None) -> dict:
             status=OutboundStatus.SENDING, attempts=F("attempts") + 1, updated_at=now
         )
     results: dict = {}
-    ready = []
+    ready, outgoing = [], []
     for message in claimed:
         message.attempts += 1
-        if can_text(message.participant):
-            ready.append(message)
-        else:
+        if not can_text(message.participant):
             _set_status(message, OutboundStatus.CANCELLED, error_message="opted out or withdrawn before sending")
             results[message.pk] = OutboundStatus.CANCELLED
-    outcomes = send_all([Outgoing(m.participant.phone, m.body, status_callback_url(m)) for m in ready],
-                        transport=transport)
+            continue
+        try:
+            outgoing.append(Outgoing(message.participant.phone, message.body, status_callback_url(message)))
+        except Exception as exc:
+            # E.g. a phone number that no longer decrypts: this one fails, never handed over; the chunk goes on.
+            log.exception("message %s could not be prepared", message.pk)
+            _set_status(message, OutboundStatus.FAILED, code="error", error_message=f"not sent: {exc!r}")
+            results[message.pk] = OutboundStatus.FAILED
+            continue
+        ready.append(message)
+    outcomes = send_all(outgoing, transport=transport)
     sids: dict = {}
     for message, outcome in zip(ready, outcomes, strict=True):
         if isinstance(outcome, Sent):

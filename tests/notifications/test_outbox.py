@@ -269,3 +269,16 @@ def test_two_send_tasks_for_one_chunk_at_once_send_each_message_once(twilio, stu
     assert sum(len(r) for r in results) == 30 and set(results[0]) & set(results[1]) == set()
     assert len(twilio.messages) == 30 and len({m["to"] for m in twilio.messages}) == 30
     assert OutboundMessage.objects.filter(status="sent").count() == 30
+
+
+def test_a_message_that_cannot_be_prepared_fails_alone_and_the_chunk_goes_on(twilio, study, settings):
+    settings.SMS_SEND_THREADS = 8
+    messages = many_queued(study, 4)
+    # A number encrypted with a key since rotated away, say: it no longer decrypts.
+    Participant.objects.filter(pk=messages[1].participant.pk).update(phone_encrypted=b"not a token")
+    results = services.send_messages([m.pk for m in messages])
+    assert [results[m.pk] for m in messages] == ["sent", "failed", "sent", "sent"]
+    assert len(twilio.messages) == 3
+    broken = OutboundMessage.objects.get(pk=messages[1].pk)
+    assert broken.status == "failed" and broken.error_message.startswith("not sent:")
+    assert not OutboundMessage.objects.filter(status="sending").exists()
