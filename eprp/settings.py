@@ -202,6 +202,10 @@ CELERY_DB_REUSE_MAX = 1000
 SIMULATED_CLOCK = os.environ.get("EPRP_SIMULATED_CLOCK", "") == "1"
 
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "twilio" if PRODUCTION else "console")
+# Messages of one send task handed to the transport at the same time (a thread each): a
+# Twilio API call is 100-300 ms of waiting. Times the worker processes, this is the number
+# of API calls in flight; above the account's concurrency limit Twilio answers 429 (retried).
+SMS_SEND_THREADS = int(os.environ.get("SMS_SEND_THREADS", "8"))
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_MESSAGING_SERVICE_SID = os.environ.get("TWILIO_MESSAGING_SERVICE_SID", "")

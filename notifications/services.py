@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, CharField, F, Value, When
 from django.urls import reverse
 from django.utils import timezone
@@ -95,13 +95,14 @@ def send_message(message_id, *, transport=None) -> str:
 
 
 def send_messages(message_ids, *, transport=None) -> dict:
-    """Claim the queued ones of these messages, hand each to the transport, record the outcomes.
+    """Claim the queued ones of these messages, hand them to the transport, record the outcomes.
 
     {message id: status}. The claim (queued -> sending) commits before anything is sent,
-    so a message is handed over at most once even if this runs twice at the same time;
-    sent messages are recorded in one statement for the whole chunk.
+    so a message is handed over at most once even if this runs twice at the same time.
+    The chunk is handed over concurrently (`transports.send_all`); the outcomes are
+    recorded here, the sent ones in one statement for the whole chunk.
     """
-    from .transports import TransportError, get_transport
+    from .transports import Outgoing, Sent, TransportError, send_all
 
     now = timezone.now()
     with transaction.atomic():
@@ -114,33 +115,65 @@ def send_messages(message_ids, *, transport=None) -> dict:
         OutboundMessage.objects.filter(pk__in=[m.pk for m in claimed]).update(
             status=OutboundStatus.SENDING, attempts=F("attempts") + 1, updated_at=now
         )
-    transport = transport or get_transport()
     results: dict = {}
-    sids: dict = {}
+    ready, outgoing = [], []
     for message in claimed:
         message.attempts += 1
-        participant = message.participant
-        if not can_text(participant):
+        if not can_text(message.participant):
             _set_status(message, OutboundStatus.CANCELLED, error_message="opted out or withdrawn before sending")
             results[message.pk] = OutboundStatus.CANCELLED
             continue
         try:
-            sent = transport.send(to=participant.phone, body=message.body,
-                                  status_callback=status_callback_url(message))
-        except TransportError as exc:
-            results[message.pk] = _send_failed(message, exc)
+            outgoing.append(Outgoing(message.participant.phone, message.body, status_callback_url(message)))
+        except Exception as exc:
+            # E.g. a phone number that no longer decrypts: this one fails, never handed over; the chunk goes on.
+            log.exception("message %s could not be prepared", message.pk)
+            _set_status(message, OutboundStatus.FAILED, code="error", error_message=f"not sent: {exc!r}")
+            results[message.pk] = OutboundStatus.FAILED
             continue
-        sids[message.pk] = sent.provider_sid
-        results[message.pk] = OutboundStatus.SENT
+        ready.append(message)
+    outcomes = send_all(outgoing, transport=transport)
+    sids: dict = {}
+    for message, outcome in zip(ready, outcomes, strict=True):
+        if isinstance(outcome, Sent):
+            sids[message.pk] = outcome.provider_sid
+            results[message.pk] = OutboundStatus.SENT
+        elif isinstance(outcome, TransportError):
+            results[message.pk] = _send_failed(message, outcome)
+        else:
+            # Not a provider answer but a bug or a broken connection mid-call: it may have left, so
+            # it is not sent again (at most once); failed, with the reason for the site to see.
+            _set_status(message, OutboundStatus.FAILED, code="error",
+                        error_message=f"outcome unknown: {type(outcome).__name__}: {outcome}")
+            results[message.pk] = OutboundStatus.FAILED
     if sids:
-        at = timezone.now()
-        sid_of = Case(*(When(pk=pk, then=Value(sid)) for pk, sid in sids.items()), output_field=CharField())
-        # A status callback may have overtaken us: only move from "sending", but keep the SID either way.
-        OutboundMessage.objects.filter(pk__in=list(sids), status=OutboundStatus.SENDING).update(
-            status=OutboundStatus.SENT, provider_sid=sid_of, sent_at=at, updated_at=at
-        )
-        OutboundMessage.objects.filter(pk__in=list(sids), provider_sid="").update(provider_sid=sid_of)
+        _record_sent(sids)
     return results
+
+
+def _record_sent(sids: dict) -> None:
+    """Sent, with the provider's SID, in one statement; a status callback may have overtaken us."""
+    at = timezone.now()
+    if connection.vendor == "postgresql":
+        # Arrays instead of a CASE per message: Django takes about a millisecond to build a CASE of 20.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {OutboundMessage._meta.db_table} AS m SET provider_sid = t.sid,"
+                " status = CASE WHEN m.status = %s THEN %s ELSE m.status END,"
+                " sent_at = CASE WHEN m.status = %s THEN %s ELSE m.sent_at END,"
+                " updated_at = CASE WHEN m.status = %s THEN %s ELSE m.updated_at END"
+                " FROM unnest(%s::uuid[], %s::varchar[]) AS t(id, sid)"
+                " WHERE m.id = t.id AND (m.status = %s OR m.provider_sid = '')",
+                [OutboundStatus.SENDING, OutboundStatus.SENT, OutboundStatus.SENDING, at, OutboundStatus.SENDING, at,
+                 list(sids), list(sids.values()), OutboundStatus.SENDING],
+            )
+        return
+    sid_of = Case(*(When(pk=pk, then=Value(sid)) for pk, sid in sids.items()), output_field=CharField())
+    # Only move from "sending", but keep the SID either way.
+    OutboundMessage.objects.filter(pk__in=list(sids), status=OutboundStatus.SENDING).update(
+        status=OutboundStatus.SENT, provider_sid=sid_of, sent_at=at, updated_at=at
+    )
+    OutboundMessage.objects.filter(pk__in=list(sids), provider_sid="").update(provider_sid=sid_of)
 
 
 def _set_status(message: OutboundMessage, status: str, *, code: str = "", error_message: str = "") -> None:

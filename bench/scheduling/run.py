@@ -135,8 +135,12 @@ def dispatch_run(ids: list[int], fake) -> dict:
     soon = datetime.now(UTC) + timedelta(hours=2)
     ScheduledPrompt.objects.filter(status="pending", due_at__lte=soon).exclude(pk__in=ids).update(
         due_at=F("due_at") + timedelta(days=30))
-    ScheduledPrompt.objects.filter(pk__in=ids).update(due_at=datetime.now(UTC) - timedelta(seconds=5))
-    batch = ScheduledPrompt.objects.filter(pk__in=ids)
+    due = datetime.now(UTC) - timedelta(seconds=5)
+    ScheduledPrompt.objects.filter(pk__in=ids).update(due_at=due)
+    # This run's prompts, found by their due time (every other pending prompt was moved out of
+    # the way, and diary prompts are never deferred): polled five times a second, the same
+    # query with the 3,000 ids in an IN list cost 20-35 ms of CPU a time, 10-15% of a core.
+    batch = ScheduledPrompt.objects.filter(due_at=due)
     before = len(fake.messages)
     t0 = time.perf_counter()
     next_tick = t0

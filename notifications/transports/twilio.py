@@ -56,4 +56,13 @@ class _RedirectingClient(TwilioHttpClient):
 
 def _http_client():
     base = getattr(settings, "TWILIO_API_BASE", "")
-    return _RedirectingClient(base) if base else TwilioHttpClient(timeout=10)
+    client = _RedirectingClient(base) if base else TwilioHttpClient(timeout=10)
+    # requests looks up the proxy variables, the CA bundle variable and ~/.netrc again for
+    # every request (about 0.5 ms of CPU a message, a third of the SDK's cost): look them
+    # up once for this client, which only ever calls one host. The SDK always sends its
+    # own credentials, so ~/.netrc never applied.
+    found = client.session.merge_environment_settings(base or "https://api.twilio.com", client.proxy, None, None,
+                                                      None)
+    client.proxy, client.session.verify = found["proxies"], found["verify"]
+    client.session.trust_env = False
+    return client

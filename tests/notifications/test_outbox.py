@@ -151,10 +151,11 @@ def test_many_queued_messages_go_to_the_workers_in_chunks(monkeypatch, django_ca
     assert sent_chunks[-1] == ids[:1]
 
 
-def test_send_messages_task_sends_each_and_retries_alone(alice, monkeypatch):
+def test_send_messages_task_sends_each_and_retries_alone(alice, monkeypatch, settings):
     from notifications import tasks
     from notifications.transports import TransportError, locmem
 
+    settings.SMS_SEND_THREADS = 1  # fail_next fails the next send: one at a time, in order
     retried = []
     monkeypatch.setattr(tasks.send_message, "apply_async", lambda args, countdown: retried.append(args[0]))
     locmem.outbox.clear()
@@ -162,3 +163,122 @@ def test_send_messages_task_sends_each_and_retries_alone(alice, monkeypatch):
     first, second = queued(alice, "one"), queued(alice, "two")
     assert tasks.send_messages([str(first.pk), str(second.pk)]) == {"retry": 1, "sent": 1}
     assert retried == [str(first.pk)] and [m["body"] for m in locmem.outbox] == ["two"]
+
+
+def many_queued(study, count: int) -> list[OutboundMessage]:
+    from tests.conftest import enroll
+
+    people = [enroll(study, f"TRUE-AD-101-07{i:02d}", phone=f"+1312557{i:04d}", zone="America/Chicago")
+              for i in range(count)]
+    return [queued(p, f"Diary time {i}") for i, p in enumerate(people)]
+
+
+def test_a_chunk_is_handed_over_concurrently_and_each_message_once(twilio, study, settings):
+    settings.SMS_SEND_THREADS = 8
+    twilio.delay = 0.05  # Twilio takes 100-300 ms to answer
+    messages = many_queued(study, 20)
+    ids = [m.pk for m in messages]
+    assert set(services.send_messages(ids).values()) == {"sent"}
+    assert services.send_messages(ids) == {}  # a second run of the task claims nothing
+    assert twilio.max_in_flight > 1
+    assert sorted(m["body"] for m in twilio.messages) == sorted(m.body for m in messages)
+    sid_of = {m["body"]: m["sid"] for m in twilio.messages}
+    for m in OutboundMessage.objects.filter(pk__in=ids):
+        assert (m.status, m.provider_sid, m.attempts) == ("sent", sid_of[m.body], 1)
+
+
+def test_a_21610_inside_a_concurrent_chunk_opts_out_that_participant_only(twilio, study, settings):
+    from diaries.models import AuditEvent
+
+    settings.SMS_SEND_THREADS = 8
+    messages = many_queued(study, 10)
+    stopped = messages[3].participant
+    twilio.fail_to[stopped.phone] = (400, 21610, "Attempt to send to unsubscribed recipient")
+    results = services.send_messages([m.pk for m in messages])
+    assert results.pop(messages[3].pk) == "failed" and set(results.values()) == {"sent"}
+    assert len(twilio.messages) == 9 and stopped.phone not in {m["to"] for m in twilio.messages}
+    assert Participant.objects.get(pk=stopped.pk).opted_out
+    assert Participant.objects.filter(sms_consent="opted_out").count() == 1
+    failed = OutboundMessage.objects.get(pk=messages[3].pk)
+    assert (failed.status, failed.error_code) == ("failed", "21610")
+    event = AuditEvent.objects.get(action="participant.sms_opted_out")
+    assert (event.object_id, event.actor, event.after["source"]) == (str(stopped.pk), "system:twilio", "twilio:21610")
+
+
+def test_an_invalid_number_inside_a_concurrent_chunk_alerts_and_the_rest_leave(twilio, study, settings):
+    settings.SMS_SEND_THREADS = 8
+    messages = many_queued(study, 6)
+    twilio.fail_to[messages[0].participant.phone] = (400, 21211, "The 'To' number is not a valid phone number.")
+    twilio.fail_to[messages[5].participant.phone] = (400, 21614, "'To' number is not a valid mobile number")
+    results = services.send_messages([m.pk for m in messages])
+    assert [results[m.pk] for m in messages] == ["failed", "sent", "sent", "sent", "sent", "failed"]
+    assert Alert.objects.filter(kind="undeliverable").count() == 2
+    assert not Participant.objects.filter(sms_consent="opted_out").exists()
+
+
+def test_a_crash_in_one_send_fails_that_message_and_records_the_rest(twilio, study, settings, monkeypatch):
+    settings.SMS_SEND_THREADS = 8
+    messages = many_queued(study, 8)
+    real = TwilioTransport.send
+
+    def crashes_for_one(self, *, to, body, status_callback):
+        if to == messages[2].participant.phone:
+            raise RuntimeError("connection pool is full")  # not a provider answer: it may have left
+        return real(self, to=to, body=body, status_callback=status_callback)
+
+    monkeypatch.setattr(TwilioTransport, "send", crashes_for_one)
+    results = services.send_messages([m.pk for m in messages])
+    assert results.pop(messages[2].pk) == "failed" and set(results.values()) == {"sent"}
+    assert len(twilio.messages) == 7
+    crashed = OutboundMessage.objects.get(pk=messages[2].pk)
+    assert crashed.status == "failed" and crashed.error_message.startswith("outcome unknown: RuntimeError")
+    assert not OutboundMessage.objects.filter(status="sending").exists()  # nothing left in limbo
+    assert services.send_messages([messages[2].pk]) == {}  # and it is not sent twice
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_send_tasks_for_one_chunk_at_once_send_each_message_once(twilio, study, settings):
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SKIP LOCKED needs PostgreSQL; SQLite serialises whole transactions (CI runs this)")
+    settings.SMS_SEND_THREADS = 8
+    twilio.delay = 0.02
+    ids = [m.pk for m in many_queued(study, 30)]
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def task():
+        try:
+            barrier.wait()
+            results.append(services.send_messages(ids))
+        except Exception as exc:  # reported below, never swallowed
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=task) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sum(len(r) for r in results) == 30 and set(results[0]) & set(results[1]) == set()
+    assert len(twilio.messages) == 30 and len({m["to"] for m in twilio.messages}) == 30
+    assert OutboundMessage.objects.filter(status="sent").count() == 30
+
+
+def test_a_message_that_cannot_be_prepared_fails_alone_and_the_chunk_goes_on(twilio, study, settings):
+    settings.SMS_SEND_THREADS = 8
+    messages = many_queued(study, 4)
+    # A number encrypted with a key since rotated away, say: it no longer decrypts.
+    Participant.objects.filter(pk=messages[1].participant.pk).update(phone_encrypted=b"not a token")
+    results = services.send_messages([m.pk for m in messages])
+    assert [results[m.pk] for m in messages] == ["sent", "failed", "sent", "sent"]
+    assert len(twilio.messages) == 3
+    broken = OutboundMessage.objects.get(pk=messages[1].pk)
+    assert broken.status == "failed" and broken.error_message.startswith("not sent:")
+    assert not OutboundMessage.objects.filter(status="sending").exists()

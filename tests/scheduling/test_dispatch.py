@@ -7,7 +7,7 @@ from django.db import DatabaseError
 
 from diaries import services as diary_services
 from diaries.models import Participant
-from notifications import scheduling, services
+from notifications import dispatch, scheduling, services
 from notifications.models import Conversation, OutboundMessage, ScheduledPrompt
 from notifications.services import Inbound, receive_sms
 from tests.conftest import CHICAGO, WARSAW
@@ -122,21 +122,19 @@ def test_a_crash_in_the_middle_of_a_batch_rolls_back_claims_and_messages(alice, 
     at = datetime(2026, 4, 4, 12, 0, tzinfo=CHICAGO)
     prompt(alice, "visit_reminder", at, "week-4", date(2026, 4, 5))
     prompt(bob, "visit_reminder", at + timedelta(seconds=1), "week-2", date(2026, 4, 5))
-    real = services.queue_message
-    calls = []
+    real = dispatch._save_states
 
-    def dies_second_time(**kw):
-        calls.append(kw["participant"].pk)
-        if len(calls) == 2:
-            raise DatabaseError("server closed the connection unexpectedly")
-        return real(**kw)
+    def dies_at_the_end(changed):
+        # The messages are inserted and the prompts marked sent: the connection drops now.
+        assert OutboundMessage.objects.count() == 2
+        raise DatabaseError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(services, "queue_message", dies_second_time)
+    monkeypatch.setattr(dispatch, "_save_states", dies_at_the_end)
     with pytest.raises(DatabaseError):
         run_tick(at + timedelta(minutes=1))
     assert not OutboundMessage.objects.exists() and sync_sends == []
     assert set(ScheduledPrompt.objects.values_list("status", flat=True)) == {"pending"}
-    monkeypatch.setattr(services, "queue_message", real)
+    monkeypatch.setattr(dispatch, "_save_states", real)
     assert run_tick(at + timedelta(minutes=2)).sent == 2
     assert OutboundMessage.objects.count() == 2 and len(sync_sends) == 2
 
@@ -145,14 +143,14 @@ def test_a_bug_for_one_prompt_skips_it_and_sends_the_others(alice, bob, monkeypa
     at = datetime(2026, 4, 4, 12, 0, tzinfo=CHICAGO)
     a = prompt(alice, "visit_reminder", at, "week-4", date(2026, 4, 5))
     prompt(bob, "visit_reminder", at, "week-2", date(2026, 4, 5))
-    real = services.build_context
+    real = diary_services.diary_date_for
 
-    def broken_for_alice(participant, now, **extra):
+    def broken_for_alice(participant, *args):
         if participant.pk == alice.pk:
             raise KeyError("instrument")
-        return real(participant, now, **extra)
+        return real(participant, *args)
 
-    monkeypatch.setattr(services, "build_context", broken_for_alice)
+    monkeypatch.setattr(diary_services, "diary_date_for", broken_for_alice)
     stats = run_tick(at + timedelta(minutes=1))
     a.refresh_from_db()
     assert (stats.sent, stats.skipped, a.status, a.reason) == (1, 1, "skipped", "error: KeyError")
@@ -169,3 +167,24 @@ def test_batches_continue_until_nothing_is_due(study, run_tick, sync_sends):
     stats = run_tick(at, batch_size=3)
     assert (stats.batches, stats.sent) == (3, 7)
     assert Participant.objects.count() == 7 and len(sync_sends) == 7
+
+
+def test_the_batch_context_is_the_one_the_inbound_path_builds(study, alice, bob):
+    from tests.conftest import enroll
+
+    carol = enroll(study, "TRUE-AD-101-0003", phone="+13125550133", zone="America/Chicago",
+                   first_application_at=datetime(2026, 3, 8, 9, 30, tzinfo=CHICAGO))
+    at = datetime(2026, 3, 8, 22, 0, tzinfo=CHICAGO)  # alice's and carol's H12 windows and diaries open
+    diary_services.record_answers(participant=alice, instrument="ITCH_NRS", timepoint="H12", answers={1: 6},
+                                  channel="sms", submitted_at=at)
+    diary_services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 4}, channel="sms",
+                                  submitted_at=at)
+    diary_services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 5}, channel="sms",
+                                  submitted_at=at + timedelta(minutes=1))  # supersedes the 4
+    people = list(Participant.objects.select_related("site", "study").order_by("usubjid"))
+    for now in (at, at + timedelta(hours=3), datetime(2026, 3, 9, 12, 0, tzinfo=CHICAGO)):
+        batch = dispatch.build_contexts(people, now)
+        assert batch == {p.pk: services.build_context(p, now) for p in people}
+    ctx = dispatch.build_contexts(people, at)
+    assert ctx[alice.pk].current == {"ITCH_NRS": {1: 5}} and ctx[alice.pk].h12_done
+    assert ctx[carol.pk].h12_open and not ctx[carol.pk].h12_done and ctx[bob.pk].diary_date is None
