@@ -6,7 +6,7 @@ One beat task a minute runs `dispatch_due_prompts`. Each batch is one transactio
    running at the same time takes the next rows instead of waiting for these;
 2. lock the participants' conversations (in participant order, so two ticks never
    deadlock), read consent and phase again under those locks, build every chatbot
-   context of the batch in two queries (`build_contexts`), ask the chatbot for each
+   context of the batch in a few queries (`services.build_contexts`), ask the chatbot for each
    prompt's text with the stored state;
 3. insert the outbound messages in one statement, mark every prompt sent (with its
    message), skipped (with the reason) or deferred (out of quiet hours) in one
@@ -24,15 +24,13 @@ import json
 import logging
 import time as clock
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import datetime
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
-from diaries import services as diary_services
-from diaries import windows
-from diaries.models import DiaryRecord, Participant, Phase, Study, Timepoint
+from diaries.models import Participant, Phase, Study
 
 from . import chatbot, scheduling, services
 from .models import Conversation, OutboundMessage, PromptKind, PromptStatus, ScheduledPrompt
@@ -105,7 +103,7 @@ def dispatch_batch(*, now: datetime, batch_size: int = BATCH_SIZE) -> DispatchSt
             ready.append(prompt)
         else:
             outcomes[prompt.pk] = outcome
-    contexts = build_contexts([participants[p.participant_id] for p in ready], now)
+    contexts = services.build_contexts([participants[p.participant_id] for p in ready], now)
     messages: list[OutboundMessage] = []
     for prompt in ready:
         conversation = conversations[prompt.participant_id]
@@ -202,62 +200,6 @@ def _start(prompt: ScheduledPrompt, contexts: dict, conversation: Conversation, 
     message = OutboundMessage(participant=prompt.participant, kind=kind, body=result.reply, created_at=now,
                               updated_at=now)
     return "sent", message
-
-
-def build_contexts(participants: list[Participant], now: datetime) -> dict[object, chatbot.Context | Exception]:
-    """`services.build_context` for many participants in two queries; keep the two in step.
-
-    {participant id: context}, or the exception building it raised (that participant's
-    prompts are skipped, everyone else's go on).
-    """
-    diary_dates: dict = {}
-    h12_open: set = set()
-    for p in participants:
-        try:
-            diary_dates[p.pk] = diary_services.diary_date_for(p, "ITCH_NRS", Timepoint.DAILY, now)
-        except (diary_services.ServiceError, windows.OutsideWindow):
-            diary_dates[p.pk] = None
-        except Exception as exc:  # noqa: BLE001 - reported for this participant in _start
-            diary_dates[p.pk] = exc
-        if p.first_application_at and windows.h12_window(p.first_application_at, p.study.rules).is_open(now):
-            h12_open.add(p.pk)
-    h12_done = set(
-        DiaryRecord.objects.filter(participant_id__in=list(h12_open), timepoint=Timepoint.H12)
-        .values_list("participant_id", flat=True).distinct()
-    ) if h12_open else set()
-    current: dict = {pk: {} for pk, d in diary_dates.items() if isinstance(d, date)}
-    if current:
-        records = DiaryRecord.objects.current().filter(
-            participant_id__in=list(current), timepoint=Timepoint.DAILY,
-            diary_date__in={diary_dates[pk] for pk in current},
-        )
-        for rec in records:
-            if diary_dates[rec.participant_id] == rec.diary_date:
-                current[rec.participant_id][rec.instrument] = {a["item"]: a["option"] for a in rec.answers}
-    contexts: dict = {}
-    for p in participants:
-        diary_date = diary_dates[p.pk]
-        if isinstance(diary_date, Exception):
-            contexts[p.pk] = diary_date
-            continue
-        rules = p.study.rules
-        window = windows.Window.of(rules)
-        contexts[p.pk] = chatbot.Context(
-            rules=rules,
-            language=p.language,
-            phase=p.phase,
-            opted_out=p.opted_out,
-            now_local=windows.local(now, p.zone),
-            diary_date=diary_date,
-            next_window_opens=windows.local(windows.next_window_opens(now, p.zone, window), p.zone),
-            h12_open=p.pk in h12_open,
-            h12_done=p.pk in h12_done,
-            current=current.get(p.pk, {}),
-            site_name=p.site.name,
-            site_phone=p.site.phone,
-            site_hours=p.site.hours,
-        )
-    return contexts
 
 
 def _mark(prompts: list[ScheduledPrompt], outcomes: dict, now: datetime) -> int:

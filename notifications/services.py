@@ -360,10 +360,9 @@ def build_context(participant: Participant, now: datetime, *, diary: services.Lo
     """What the chatbot needs to know about this participant at this instant.
 
     `diary` is the caller's `lock_diary` of this instant's diary date (the inbound path
-    reads the current records once, for the context and the writes).
+    reads the current records once, for the context and the writes). `build_contexts`
+    does the same for a dispatch batch in a few queries; both assemble it in `_context`.
     """
-    rules = participant.study.rules
-    zone = participant.zone
     if diary is None:
         diary_date = _diary_date(participant, now)
         records = (
@@ -374,42 +373,105 @@ def build_context(participant: Participant, now: datetime, *, diary: services.Lo
         current_records = {rec.instrument: rec for rec in records}
     else:
         diary_date, current_records = diary.diary_date, diary.records
-    window = windows.Window.of(rules)
     h12_open = h12_done = False
     if participant.first_application_at:
-        h12_open = windows.h12_window(participant.first_application_at, rules).is_open(now)
+        h12_open = windows.h12_window(participant.first_application_at, participant.study.rules).is_open(now)
         h12_done = h12_open and DiaryRecord.objects.filter(participant=participant, timepoint=Timepoint.H12).exists()
-    current = {instrument: {a["item"]: a["option"] for a in rec.answers}
-               for instrument, rec in current_records.items()}
+    cleared_on = None
+    if participant.phase == Phase.LONG_TERM:
+        cleared_on = _open_cycle_cleared_on(_treatment_events([participant.pk]).get(participant.pk, []),
+                                            participant.study.rules)
+    return _context(participant, now, diary_date=diary_date, current=_answers_of(current_records.values()),
+                    h12_open=h12_open, h12_done=h12_done, cleared_on=cleared_on, **extra)
+
+
+def build_contexts(participants: list[Participant], now: datetime) -> dict[object, chatbot.Context | Exception]:
+    """`build_context` for a batch of participants (with site and study loaded) in a few queries.
+
+    {participant id: context}, or the exception building it raised (that participant's
+    prompts are skipped, everyone else's go on).
+    """
+    diary_dates: dict = {}
+    h12_open: set = set()
+    for p in participants:
+        try:
+            diary_dates[p.pk] = services.diary_date_for(p, "ITCH_NRS", Timepoint.DAILY, now)
+        except (services.ServiceError, windows.OutsideWindow):
+            diary_dates[p.pk] = None
+        except Exception as exc:  # noqa: BLE001 - reported for this participant by the caller
+            diary_dates[p.pk] = exc
+        if p.first_application_at and windows.h12_window(p.first_application_at, p.study.rules).is_open(now):
+            h12_open.add(p.pk)
+    h12_done = set(
+        DiaryRecord.objects.filter(participant_id__in=list(h12_open), timepoint=Timepoint.H12)
+        .values_list("participant_id", flat=True).distinct()
+    ) if h12_open else set()
+    records: dict = {pk: [] for pk, d in diary_dates.items() if isinstance(d, date)}
+    if records:
+        for rec in DiaryRecord.objects.current().filter(
+            participant_id__in=list(records), timepoint=Timepoint.DAILY,
+            diary_date__in={diary_dates[pk] for pk in records},
+        ).order_by("submitted_at"):
+            if diary_dates[rec.participant_id] == rec.diary_date:
+                records[rec.participant_id].append(rec)
+    long_term = [p.pk for p in participants if p.phase == Phase.LONG_TERM]
+    events = _treatment_events(long_term) if long_term else {}
+    contexts: dict = {}
+    for p in participants:
+        diary_date = diary_dates[p.pk]
+        if isinstance(diary_date, Exception):
+            contexts[p.pk] = diary_date
+            continue
+        cleared_on = _open_cycle_cleared_on(events.get(p.pk, []), p.study.rules) if p.pk in events else None
+        contexts[p.pk] = _context(p, now, diary_date=diary_date, current=_answers_of(records.get(p.pk, [])),
+                                  h12_open=p.pk in h12_open, h12_done=p.pk in h12_done, cleared_on=cleared_on)
+    return contexts
+
+
+def _answers_of(records) -> dict[str, dict[int, int]]:
+    """{instrument: {item: option as typed}} of the current records, the latest one per instrument."""
+    return {rec.instrument: {a["item"]: a["option"] for a in rec.answers} for rec in records}
+
+
+def _context(p: Participant, now: datetime, *, diary_date, current, h12_open: bool, h12_done: bool,
+             cleared_on: date | None, **extra) -> chatbot.Context:
+    rules = p.study.rules
     return chatbot.Context(
         rules=rules,
-        language=participant.language,
-        phase=participant.phase,
-        opted_out=participant.opted_out,
-        now_local=windows.local(now, zone),
+        language=p.language,
+        phase=p.phase,
+        opted_out=p.opted_out,
+        now_local=windows.local(now, p.zone),
         diary_date=diary_date,
-        next_window_opens=windows.local(windows.next_window_opens(now, zone, window), zone),
+        next_window_opens=windows.local(windows.next_window_opens(now, p.zone, windows.Window.of(rules)), p.zone),
         h12_open=h12_open,
         h12_done=h12_done,
         current=current,
-        site_name=participant.site.name,
-        site_phone=participant.site.phone,
-        site_hours=participant.site.hours,
-        cleared_on=_open_cycle_cleared_on(participant, rules) if participant.phase == Phase.LONG_TERM else None,
+        site_name=p.site.name,
+        site_phone=p.site.phone,
+        site_hours=p.site.hours,
+        cleared_on=cleared_on,
         **extra,
     )
 
 
-def _open_cycle_cleared_on(participant: Participant, rules) -> date | None:
-    """The clearance date of the participant's open treatment cycle, if lesions are reported clear now."""
+def _treatment_events(participant_ids: list) -> dict[object, list]:
+    """Each participant's treatment events as `diaries.cycles` reads them."""
     from diaries import cycles
     from diaries.models import TreatmentEvent
 
-    events = [
-        cycles.Event(str(pk), kind, on, at, str(sup) if sup else None)
-        for pk, kind, on, at, sup in TreatmentEvent.objects.filter(participant=participant).values_list(
-            "id", "kind", "event_date", "reported_at", "supersedes_id")
-    ]
+    events: dict = {}
+    for pk, pid, kind, on, at, sup in TreatmentEvent.objects.filter(participant_id__in=participant_ids).values_list(
+        "id", "participant_id", "kind", "event_date", "reported_at", "supersedes_id"
+    ):
+        events.setdefault(pid, []).append(cycles.Event(str(pk), kind, on, at, str(sup) if sup else None))
+    return events
+
+
+def _open_cycle_cleared_on(events: list, rules) -> date | None:
+    """The clearance date of the open treatment cycle, if lesions are reported clear now."""
+    from diaries import cycles
+
     if not events:
         return None
     open_cycle = cycles.derive_cycles(events, stop_after_days=rules.stop_treatment_after_days)[-1]

@@ -181,10 +181,14 @@ def test_the_batch_context_is_the_one_the_inbound_path_builds(study, alice, bob)
                                   submitted_at=at)
     diary_services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 5}, channel="sms",
                                   submitted_at=at + timedelta(minutes=1))  # supersedes the 4
+    dave = enroll(study, "TRUE-AD-101-0004", phone="+13125550144", zone="America/Chicago", phase="long_term")
+    diary_services.record_treatment_event(participant=dave, kind="cleared", channel="sms",
+                                          at=at - timedelta(days=1))
     people = list(Participant.objects.select_related("site", "study").order_by("usubjid"))
     for now in (at, at + timedelta(hours=3), datetime(2026, 3, 9, 12, 0, tzinfo=CHICAGO)):
-        batch = dispatch.build_contexts(people, now)
+        batch = services.build_contexts(people, now)
         assert batch == {p.pk: services.build_context(p, now) for p in people}
-    ctx = dispatch.build_contexts(people, at)
+    ctx = services.build_contexts(people, at)
     assert ctx[alice.pk].current == {"ITCH_NRS": {1: 5}} and ctx[alice.pk].h12_done
     assert ctx[carol.pk].h12_open and not ctx[carol.pk].h12_done and ctx[bob.pk].diary_date is None
+    assert ctx[dave.pk].cleared_on == date(2026, 3, 7) and ctx[alice.pk].cleared_on is None
