@@ -16,7 +16,7 @@ from django.core.checks import Error, register
 def configuration_problems(cfg) -> list[tuple[str, str]]:
     """(variable, problem) for each bad setting; `cfg` is the settings module or its globals()."""
     get = cfg.get if isinstance(cfg, dict) else lambda name, default=None: getattr(cfg, name, default)
-    problems = []
+    problems = list(get("MALFORMED_SETTINGS", None) or [])
     key = get("FIELD_ENCRYPTION_KEY", "")
     if not key:
         problems.append(("FIELD_ENCRYPTION_KEY", "missing (a Fernet key: 32 url-safe base64-encoded bytes)"))

@@ -18,6 +18,25 @@ PRODUCTION = EPRP_MODE == "production"
 DEBUG = os.environ.get("DJANGO_DEBUG", "0" if PRODUCTION else "1") == "1"
 
 
+# Variables that should be whole numbers but are not: reported with the other
+# configuration problems (eprp/checks.py) instead of a bare ValueError from int().
+MALFORMED_SETTINGS: list[tuple[str, str]] = []
+
+
+def _whole_number(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        MALFORMED_SETTINGS.append((name, f"expected a whole number >= {minimum}, got {raw!r}"))
+        return default
+    return value
+
+
 def _embedded_secret(name: str) -> str:
     """A per-checkout random secret kept in var/, for the embedded shape only.
 
@@ -161,8 +180,8 @@ STORAGES = {
 
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
-SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", 8 * 3600))
-DIARY_LINK_MAX_AGE = int(os.environ.get("DIARY_LINK_MAX_AGE", 24 * 3600))  # seconds a web diary link opens
+SESSION_COOKIE_AGE = _whole_number("SESSION_COOKIE_AGE", 8 * 3600, minimum=60)
+DIARY_LINK_MAX_AGE = _whole_number("DIARY_LINK_MAX_AGE", 24 * 3600, minimum=60)  # seconds a web diary link opens
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -205,7 +224,7 @@ SMS_BACKEND = os.environ.get("SMS_BACKEND", "twilio" if PRODUCTION else "console
 # Messages of one send task handed to the transport at the same time (a thread each): a
 # Twilio API call is 100-300 ms of waiting. Times the worker processes, this is the number
 # of API calls in flight; above the account's concurrency limit Twilio answers 429 (retried).
-SMS_SEND_THREADS = int(os.environ.get("SMS_SEND_THREADS", "8"))
+SMS_SEND_THREADS = _whole_number("SMS_SEND_THREADS", 8, minimum=1)
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_MESSAGING_SERVICE_SID = os.environ.get("TWILIO_MESSAGING_SERVICE_SID", "")
@@ -225,7 +244,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Behind a reverse proxy, how many X-Forwarded-For hops to trust: the patient sign-in
     # limits count per client address, not per proxy.
-    "NUM_PROXIES": int(os.environ["NUM_PROXIES"]) if os.environ.get("NUM_PROXIES") else None,
+    "NUM_PROXIES": _whole_number("NUM_PROXIES", 0) if os.environ.get("NUM_PROXIES", "").strip() else None,
 }
 SPECTACULAR_SETTINGS = {"TITLE": "eprp API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
@@ -237,13 +256,13 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
 # Patient app sign-in (diaries/patient_auth.py). Limits are (requests, seconds) windows,
 # counted in the default cache; behind a proxy set REST_FRAMEWORK["NUM_PROXIES"] so the
 # per-address limits see the client, not the proxy.
-PATIENT_SIGNIN_CODE_TTL = int(os.environ.get("PATIENT_SIGNIN_CODE_TTL", 10 * 60))
+PATIENT_SIGNIN_CODE_TTL = _whole_number("PATIENT_SIGNIN_CODE_TTL", 10 * 60, minimum=60)
 PATIENT_SIGNIN_MAX_ATTEMPTS = 5
 PATIENT_SIGNIN_PHONE_LIMITS = [(3, 15 * 60), (10, 24 * 3600)]
 PATIENT_SIGNIN_IP_LIMITS = [(20, 15 * 60)]
 PATIENT_TOKEN_IP_LIMITS = [(30, 15 * 60)]
 PATIENT_SIGNIN_MIN_SECONDS = 0.1  # every code request takes at least this long, enrolled number or not
-PATIENT_TOKEN_TTL = int(os.environ.get("PATIENT_TOKEN_TTL", 30 * 24 * 3600))
+PATIENT_TOKEN_TTL = _whole_number("PATIENT_TOKEN_TTL", 30 * 24 * 3600, minimum=60)
 
 LOGGING = {
     "version": 1,

@@ -44,3 +44,12 @@ def test_missing_and_malformed_values_fail_loudly_naming_the_variable():
 def test_sqlite_is_refused_in_production():
     result = check(DATABASE_URL="sqlite:///tmp/x.db")
     assert "DATABASE_URL: production needs PostgreSQL" in result.stderr
+
+
+def test_a_malformed_number_is_named_with_the_other_problems():
+    result = check(SMS_SEND_THREADS="eight", DIARY_LINK_MAX_AGE="-5", SECRET_KEY=None)
+    assert result.returncode != 0
+    assert "ValueError" not in result.stderr
+    for expected in ["SMS_SEND_THREADS: expected a whole number >= 1, got 'eight'",
+                     "DIARY_LINK_MAX_AGE: expected a whole number >= 60, got '-5'", "SECRET_KEY: missing"]:
+        assert expected in result.stderr
