@@ -206,6 +206,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
     "requeue-stuck-messages": {"task": "notifications.tasks.requeue_stuck_messages", "schedule": 120.0},
+    # A worker killed during a send leaves its messages in "sending": failed after 15 minutes.
+    "fail-stranded-messages": {"task": "notifications.tasks.fail_stranded_messages", "schedule": 300.0},
     # Scheduled prompts are rows, not ETA tasks: one tick a minute sends what is due; the
     # planner keeps two days ahead (every 6 h, so a missed run costs nothing); windows
     # close at 03:00 local somewhere every hour, hence the hourly missed-diary check.

@@ -33,6 +33,8 @@ MAX_ATTEMPTS = 5
 # 21211 invalid number; 21614 not a mobile number.
 OPTED_OUT_CODES = {"21610"}
 UNDELIVERABLE_CODES = {"21211", "21614"}
+# Our own code for a message whose worker died while handing it over (outcome unknown).
+STRANDED = "stranded"
 
 
 # --- outbound --------------------------------------------------------------------------
@@ -203,11 +205,16 @@ def _send_failed(message: OutboundMessage, exc) -> str:
 
 
 def record_delivery_status(*, message_id, status: str, error_code: str = "") -> bool:
-    """A status callback: moves the message forward only (callbacks arrive out of order)."""
+    """A status callback: moves the message forward only (callbacks arrive out of order).
+
+    One exception: a message failed as stranded (its worker died mid-call) takes whatever
+    Twilio reports, since Twilio knows whether it left.
+    """
     message = OutboundMessage.objects.select_related("participant").filter(pk=message_id).first()
     if message is None or status not in STATUS_RANK:
         return False
-    if STATUS_RANK[status] <= STATUS_RANK[message.status] and status != message.status:
+    stranded = message.status == OutboundStatus.FAILED and message.error_code == STRANDED
+    if STATUS_RANK[status] <= STATUS_RANK[message.status] and status != message.status and not stranded:
         return False
     updated = OutboundMessage.objects.filter(pk=message.pk, status=message.status).update(
         status=status, error_code=(error_code or message.error_code)[:20], updated_at=timezone.now()
@@ -221,6 +228,23 @@ def record_delivery_status(*, message_id, status: str, error_code: str = "") -> 
                                  key=f"number:{error_code}:{message.participant.phone_hash[:16]}",
                                  detail=f"Twilio error {error_code}: check the number.")
     return bool(updated)
+
+
+def fail_stranded_messages(*, older_than: timedelta = timedelta(minutes=15)) -> int:
+    """Messages left in "sending" by a worker that died mid-call: failed, never sent again.
+
+    The call may have reached Twilio, so a resend could text the patient twice (the outbox
+    sends at most once); failing them makes the gap visible in the message history, and
+    a later status callback from Twilio still records what really happened.
+    """
+    now = timezone.now()
+    count = OutboundMessage.objects.filter(status=OutboundStatus.SENDING, updated_at__lt=now - older_than).update(
+        status=OutboundStatus.FAILED, error_code=STRANDED, updated_at=now,
+        error_message="outcome unknown: the sending worker stopped during the call",
+    )
+    if count:
+        log.warning("%d outbound message(s) stranded in sending were failed", count)
+    return count
 
 
 def requeue_stuck_messages(*, older_than: timedelta = timedelta(minutes=2)) -> int:

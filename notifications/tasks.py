@@ -31,6 +31,11 @@ def requeue_stuck_messages() -> int:
 
 
 @shared_task
+def fail_stranded_messages() -> int:
+    return services.fail_stranded_messages()
+
+
+@shared_task
 def plan_prompts(participant_id: str | None = None) -> int:
     """Daily for everyone (the rolling horizon), or one participant; returns the rows planned."""
     ids = None if participant_id is None else [participant_id]

@@ -116,6 +116,28 @@ def test_stuck_queued_messages_are_requeued(alice, settings):
     assert services.requeue_stuck_messages() == 1
 
 
+def test_messages_stranded_in_sending_are_failed_not_resent_and_twilio_has_the_last_word(alice, twilio):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    stranded, recent = queued(alice), queued(alice)
+    OutboundMessage.objects.filter(pk__in=[stranded.pk, recent.pk]).update(status="sending")
+    OutboundMessage.objects.filter(pk=stranded.pk).update(updated_at=timezone.now() - timedelta(minutes=20))
+    assert services.fail_stranded_messages() == 1
+    stranded.refresh_from_db()
+    recent.refresh_from_db()
+    assert (stranded.status, stranded.error_code, recent.status) == ("failed", "stranded", "sending")
+    assert services.requeue_stuck_messages(older_than=timedelta(0)) == 0 and twilio.messages == []
+    # It had left after all: Twilio's callback wins over our guess; an ordinary failure stays failed.
+    assert services.record_delivery_status(message_id=stranded.pk, status="delivered")
+    stranded.refresh_from_db()
+    assert stranded.status == "delivered"
+    other = queued(alice)
+    OutboundMessage.objects.filter(pk=other.pk).update(status="failed", error_code="30008")
+    assert not services.record_delivery_status(message_id=other.pk, status="delivered")
+
+
 def test_send_prompt_now_moves_the_conversation_so_the_answer_is_the_diary(alice, client, settings):
     from datetime import datetime
 
