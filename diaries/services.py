@@ -427,6 +427,8 @@ def record_answers(
                                    merge, None)
     if not transaction.get_connection().in_atomic_block:
         raise ServiceError("a LockedDiary is only valid inside the transaction that locked it")
+    if locked.participant.pk != participant.pk:
+        raise ServiceError("the LockedDiary belongs to another participant")
     # No savepoint of our own: everything that can refuse the answer raises before the first write.
     return _record_answers(locked.participant, instrument, answers, channel, timepoint, submitted_at, merge, locked)
 

@@ -207,13 +207,16 @@ def _send_failed(message: OutboundMessage, exc) -> str:
 def record_delivery_status(*, message_id, status: str, error_code: str = "") -> bool:
     """A status callback: moves the message forward only (callbacks arrive out of order).
 
-    One exception: a message failed as stranded (its worker died mid-call) takes whatever
-    Twilio reports, since Twilio knows whether it left.
+    One exception: a message failed as stranded (its worker died mid-call) takes what
+    Twilio reports from "sent" on, since Twilio knows whether it left.
     """
     message = OutboundMessage.objects.select_related("participant").filter(pk=message_id).first()
     if message is None or status not in STATUS_RANK:
         return False
-    stranded = message.status == OutboundStatus.FAILED and message.error_code == STRANDED
+    # Only Twilio's word that it took the message (sent or later): a "queued" or "sending"
+    # callback must not put it back in our queue, or the sweeper would send it again.
+    stranded = (message.status == OutboundStatus.FAILED and message.error_code == STRANDED
+                and STATUS_RANK[status] >= STATUS_RANK[OutboundStatus.SENT])
     if STATUS_RANK[status] <= STATUS_RANK[message.status] and status != message.status and not stranded:
         return False
     updated = OutboundMessage.objects.filter(pk=message.pk, status=message.status).update(

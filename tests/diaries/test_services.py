@@ -98,7 +98,7 @@ def test_promis_answered_one_by_one_merges_into_one_current_record(alice):
     assert DiaryRecord.objects.filter(participant=alice).count() == 5
 
 
-def test_locked_diary_reads_current_records_and_follows_the_writes(alice):
+def test_locked_diary_reads_current_records_and_follows_the_writes(alice, bob):
     from django.db import transaction
 
     evening = chicago(2026, 3, 9, 20, 0)
@@ -113,6 +113,9 @@ def test_locked_diary_reads_current_records_and_follows_the_writes(alice):
                                         submitted_at=evening + timedelta(minutes=2), locked=locked)
         fourth = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 4}, channel="sms",
                                          submitted_at=evening + timedelta(minutes=3), locked=locked)
+        with pytest.raises(ServiceError, match="another participant"):
+            services.record_answers(participant=bob, instrument="ITCH_NRS", answers={1: 3}, channel="sms",
+                                    submitted_at=evening + timedelta(minutes=4), locked=locked)
     assert (third.supersedes, fourth.supersedes) == (second, third)
     assert locked.records == {"ITCH_NRS": fourth}
     assert DiaryRecord.objects.current().get(participant=alice) == fourth

@@ -129,6 +129,8 @@ def test_messages_stranded_in_sending_are_failed_not_resent_and_twilio_has_the_l
     recent.refresh_from_db()
     assert (stranded.status, stranded.error_code, recent.status) == ("failed", "stranded", "sending")
     assert services.requeue_stuck_messages(older_than=timedelta(0)) == 0 and twilio.messages == []
+    # Twilio's early "queued" must not put it back in our queue (the sweeper would send it again).
+    assert not services.record_delivery_status(message_id=stranded.pk, status="queued")
     # It had left after all: Twilio's callback wins over our guess; an ordinary failure stays failed.
     assert services.record_delivery_status(message_id=stranded.pk, status="delivered")
     stranded.refresh_from_db()
