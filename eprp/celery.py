@@ -14,7 +14,7 @@ if os.environ.get("EPRP_SIMULATED_CLOCK", "") == "1":
     # clock (eprp/simclock.py); settings refuse this variable in production.
     from eprp import simclock
 
-    simclock.connect_worker()
+    simclock.connect_worker(app)
 
 
 @worker_process_init.connect

@@ -23,6 +23,11 @@ PUBLISHED_KEY = "eprp:simulation:published"
 # A token pushed by the task that brings the in-flight count to zero: the simulator blocks
 # on it instead of polling the count (polling cost up to a poll interval per step).
 DRAINED_KEY = "eprp:simulation:drained"
+# The simulated patients' replies, played by the workers (eprp.simulation.play_replies):
+# what went wrong there, and how many web diaries the window refused.
+FAILURES_KEY = "eprp:simulation:failures"
+REFUSED_KEY = "eprp:simulation:refused"
+REPLIES_TASK = "eprp.simulation.play_replies"
 
 _redis = None
 _redis_pid = None
@@ -66,7 +71,23 @@ def published() -> int:
 
 
 def reset() -> None:
-    redis_client().delete(NOW_KEY, INFLIGHT_KEY, PUBLISHED_KEY, DRAINED_KEY)
+    redis_client().delete(NOW_KEY, INFLIGHT_KEY, PUBLISHED_KEY, DRAINED_KEY, FAILURES_KEY, REFUSED_KEY)
+
+
+def record_failure(text: str) -> None:
+    redis_client().rpush(FAILURES_KEY, text)
+
+
+def failures() -> list[str]:
+    return [v.decode() for v in redis_client().lrange(FAILURES_KEY, 0, -1)]
+
+
+def count_refused(n: int) -> None:
+    redis_client().incrby(REFUSED_KEY, n)
+
+
+def refused() -> int:
+    return int(redis_client().get(REFUSED_KEY) or 0)
 
 
 def wait_drained(timeout: float) -> bool:
@@ -124,12 +145,19 @@ def disconnect_publisher() -> None:
     before_task_publish.disconnect(dispatch_uid="eprp-simclock-publish")
 
 
-def connect_worker() -> None:
-    """The worker side: the clock around every task, and the in-flight count."""
+def connect_worker(app) -> None:
+    """The worker side: the clock around every task, the in-flight count, the patients' replies."""
     from celery.signals import task_postrun, task_prerun
 
     if os.environ.get("EPRP_MODE") == "production":
         raise RuntimeError("EPRP_SIMULATED_CLOCK is for simulations only: refused with EPRP_MODE=production")
+
+    @app.task(name=REPLIES_TASK, ignore_result=True)
+    def play_replies(ops):
+        from eprp.simulation import play_replies
+
+        play_replies(ops)
+
     connect_publisher()
     task_prerun.connect(install_clock, weak=False, dispatch_uid="eprp-simclock-prerun")
     task_postrun.connect(remove_clock, weak=False, dispatch_uid="eprp-simclock-postrun")

@@ -53,6 +53,7 @@ H12_EFFECT = {"VEHICLE": 0.1, "RUX075": 0.4, "RUX15": 0.5}
 SLEEP_EFFECT = {"VEHICLE": 2.0, "RUX075": 5.5, "RUX15": 6.5}
 REVERSED_ITEMS = {2, 3, 7, 8}
 TOKEN = "simulation-auth-token"
+INBOUND_URL = "/sms/twilio/inbound/"
 
 
 @dataclass
@@ -218,6 +219,7 @@ class Simulation:
             ):
                 self._loop(clock)
                 self._drain()
+            self.summary.refused += simclock.refused()
         finally:
             simclock.disconnect_publisher()
             _stop_worker(self._worker)
@@ -252,10 +254,16 @@ class Simulation:
             upcoming = [next_hour, self.end]
             if (first := due.values_list("due_at", flat=True).first()) is not None:
                 upcoming.append(first)
-            if self.replies:
-                upcoming.append(self.replies[0].at)
-            later = min(upcoming)
-            self._send_due_replies(later, clock)
+            if self.workers:
+                # Nothing but replies happens before the next hour or due prompt: the workers
+                # play them all at once, each at its own moment, one patient's in order.
+                later = min(upcoming)
+                self._play_replies_on_workers(later)
+            else:
+                if self.replies:
+                    upcoming.append(self.replies[0].at)
+                later = min(upcoming)
+                self._send_due_replies(later, clock)
             now = max(later, now + timedelta(seconds=1))
 
     # --- the beat's work: inline, or on the workers ----------------------------------------
@@ -489,41 +497,67 @@ class Simulation:
         heapq.heappush(self.replies, Reply(at, self.seq, p.usubjid, body))
 
     def _send_due_replies(self, until: datetime, clock):
+        """One process: each reply through Django's request handling, at its own moment."""
         while self.replies and self.replies[0].at <= until:
             reply = heapq.heappop(self.replies)
             clock.move_to(reply.at)
             p = self.patients[reply.usubjid]
             if reply.body == "\x00web":
-                self._submit_web(p, reply.at)
+                if not record_web_diary(p.participant_id, *self._web_answers(p, reply.at)):
+                    self.summary.refused += 1
                 continue
-            params = {
-                "MessageSid": f"SMsim{self.seed}x{reply.seq:08d}", "AccountSid": "AC" + "5" * 32, "From": p.phone,
-                "To": "+13125550999", "Body": reply.body, "NumMedia": "0", "NumSegments": "1",
-                "SmsStatus": "received", "ApiVersion": "2010-04-01",
-            }
-            url = "/sms/twilio/inbound/"
-            signature = self.validator.compute_signature(settings.PUBLIC_BASE_URL + url, params)
-            if self.workers:
-                simclock.publish_now(reply.at)
-            response = self.client.post(url, params, HTTP_X_TWILIO_SIGNATURE=signature)
+            params, signature = self._webhook(p, reply)
+            response = self.client.post(INBOUND_URL, params, HTTP_X_TWILIO_SIGNATURE=signature)
             if response.status_code != 200:
                 raise RuntimeError(f"inbound webhook answered {response.status_code}")
             self.summary.inbound += 1
-            if self.workers:
-                self._drain()  # what the reply set off (a text queued by the chatbot) runs at its time
 
-    def _submit_web(self, p: SimPatient, at: datetime):
-        participant = Participant.objects.get(pk=p.participant_id)
+    def _play_replies_on_workers(self, until: datetime):
+        """With workers: every reply due by `until`, as tasks the workers run in parallel.
+
+        One patient's replies stay in one task, in order, each on its own simulated moment
+        (a patient's PROMIS answers follow their itch score); different patients' run side
+        by side, as concurrent webhooks do in production. The random draws of the web
+        diary's answers happen here, in the order the replies are due, as in one process.
+        """
+        by_patient: dict[str, list] = {}
+        while self.replies and self.replies[0].at <= until:
+            reply = heapq.heappop(self.replies)
+            p = self.patients[reply.usubjid]
+            if reply.body == "\x00web":
+                itch, options = self._web_answers(p, reply.at)
+                op = {"at": reply.at.timestamp(), "web": [str(p.participant_id), itch, options]}
+            else:
+                params, signature = self._webhook(p, reply)
+                op = {"at": reply.at.timestamp(), "sms": [params, signature]}
+                self.summary.inbound += 1
+            by_patient.setdefault(reply.usubjid, []).append(op)
+        if not by_patient:
+            return
+        from eprp.celery import app
+
+        # A few tasks per worker process, balanced by the number of replies in each.
+        chunks: list[list] = [[] for _ in range(min(len(by_patient), self.workers * 4))]
+        for ops in sorted(by_patient.values(), key=len, reverse=True):
+            min(chunks, key=len).extend(ops)
+        for chunk in chunks:
+            app.send_task(simclock.REPLIES_TASK, args=[chunk])
+        self._drain()
+        if failures := simclock.failures():
+            raise RuntimeError(f"simulated replies failed on the workers: {failures[:5]}; see {_worker_log()}")
+
+    def _webhook(self, p: SimPatient, reply: Reply) -> tuple[dict, str]:
+        """The form Twilio posts for a text from the patient, and its signature."""
+        params = {
+            "MessageSid": f"SMsim{self.seed}x{reply.seq:08d}", "AccountSid": "AC" + "5" * 32, "From": p.phone,
+            "To": "+13125550999", "Body": reply.body, "NumMedia": "0", "NumSegments": "1",
+            "SmsStatus": "received", "ApiVersion": "2010-04-01",
+        }
+        return params, self.validator.compute_signature(settings.PUBLIC_BASE_URL + INBOUND_URL, params)
+
+    def _web_answers(self, p: SimPatient, at: datetime) -> tuple[int, list[int]]:
         day = at.astimezone(ZoneInfo(p.zone)).date()
-        try:
-            with transaction.atomic():
-                services.record_answers(participant=participant, instrument="ITCH_NRS",
-                                        answers={1: self._itch(p, day)}, channel="web")
-                options = self._sleep_options(p, day)
-                services.record_answers(participant=participant, instrument="PROMIS_SD8B",
-                                        answers={i + 1: o for i, o in enumerate(options)}, channel="web")
-        except (services.ServiceError, windows.OutsideWindow):
-            self.summary.refused += 1
+        return self._itch(p, day), self._sleep_options(p, day)
 
     # --- the end -------------------------------------------------------------------------
 
@@ -557,6 +591,52 @@ class Simulation:
             s.endpoint_rows = list(csv.DictReader(f))
         s.manifest = manifest
         return s
+
+
+def record_web_diary(participant_id, itch: int, options: list[int]) -> bool:
+    """A web diary submission through the services the web views call; False if refused."""
+    participant = Participant.objects.get(pk=participant_id)
+    try:
+        with transaction.atomic():
+            services.record_answers(participant=participant, instrument="ITCH_NRS", answers={1: itch}, channel="web")
+            services.record_answers(participant=participant, instrument="PROMIS_SD8B",
+                                    answers={i + 1: o for i, o in enumerate(options)}, channel="web")
+    except (services.ServiceError, windows.OutsideWindow):
+        return False
+    return True
+
+
+_worker_client: Client | None = None
+
+
+def play_replies(ops: list[dict]) -> None:
+    """On a simulation worker (simclock.REPLIES_TASK): patients' texts and web diaries, in order.
+
+    Each at its own simulated moment, nested inside the clock the worker installed for the
+    task. A text goes through Django's request handling as a signed webhook, as in one process.
+    Failures go to Redis for the simulator to raise; web diaries the window refused are counted.
+    """
+    global _worker_client
+    if _worker_client is None:
+        _worker_client = Client()
+    refused = 0
+    try:
+        for op in ops:
+            with time_machine.travel(datetime.fromtimestamp(op["at"], UTC), tick=False):
+                if "web" in op:
+                    refused += not record_web_diary(*op["web"])
+                    continue
+                params, signature = op["sms"]
+                response = _worker_client.post(INBOUND_URL, params, HTTP_X_TWILIO_SIGNATURE=signature)
+                if response.status_code != 200:
+                    simclock.record_failure(f"{params['MessageSid']}: the inbound webhook answered "
+                                            f"{response.status_code}")
+    except Exception as exc:
+        simclock.record_failure(f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if refused:
+            simclock.count_refused(refused)
 
 
 def _phone(country: str, seed: int, number: int) -> str:

@@ -113,8 +113,10 @@ def test_the_simulated_clock_is_refused_in_production(monkeypatch):
     assert "EPRP_SIMULATED_CLOCK" in dict(configuration_problems({"PRODUCTION": True, "SIMULATED_CLOCK": True}))
     assert "EPRP_SIMULATED_CLOCK" not in dict(configuration_problems({"PRODUCTION": True}))
     monkeypatch.setenv("EPRP_MODE", "production")
+    from eprp.celery import app
+
     with pytest.raises(RuntimeError, match="production"):
-        simclock.connect_worker()
+        simclock.connect_worker(app)
 
 
 def test_simulation_is_refused_in_production(settings):
