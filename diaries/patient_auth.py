@@ -239,7 +239,7 @@ def may_revoke(user, participant: Participant) -> bool:
 @transaction.atomic
 def revoke_patient_token(token: PatientToken, user) -> PatientToken:
     """Revoke an app token at once (site staff); the app must sign in again. Revoking twice is a no-op."""
-    token = PatientToken.objects.select_for_update().select_related("participant").get(pk=token.pk)
+    token = PatientToken.objects.select_for_update(of=("self",)).select_related("participant").get(pk=token.pk)
     if not may_revoke(user, token.participant):
         raise PermissionDenied("only staff of the participant's site may revoke an app token")
     return _revoke(token, actor=user)
@@ -248,7 +248,7 @@ def revoke_patient_token(token: PatientToken, user) -> PatientToken:
 @transaction.atomic
 def log_out(*, token: PatientToken) -> PatientToken:
     """The app's logout: its own token stops working."""
-    token = PatientToken.objects.select_for_update().select_related("participant").get(pk=token.pk)
+    token = PatientToken.objects.select_for_update(of=("self",)).select_related("participant").get(pk=token.pk)
     return _revoke(token, actor=token.participant)
 
 

@@ -115,8 +115,13 @@ def _snapshot(p: Participant) -> dict:
 
 
 def _locked(participant: Participant) -> Participant:
-    """Re-read the participant under a row lock: writes for one participant never interleave."""
-    return Participant.objects.select_for_update().select_related("site", "study").get(pk=participant.pk)
+    """Re-read the participant under a row lock: writes for one participant never interleave.
+
+    Only the participant's row: FOR UPDATE over the join would lock the study and site
+    rows too, serialising every participant of the study and deadlocking with the
+    foreign-key checks other transactions make on the study row at commit.
+    """
+    return Participant.objects.select_for_update(of=("self",)).select_related("site", "study").get(pk=participant.pk)
 
 
 def _after_commit(hooks: list[Callable], obj) -> None:
