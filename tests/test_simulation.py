@@ -102,6 +102,10 @@ def test_simulation_on_a_real_worker_runs_every_task_on_the_simulated_clock(tmp_
     inbound = InboundMessage.objects.filter(participant__in=participants)
     assert inbound.count() > 100 and not inbound.filter(outcome="").exists()
     assert inbound.filter(outcome="recorded").count() > inbound.count() * 0.9
+    # The replies ran on the worker at simulated moments, and some patients used the web diary.
+    for text in inbound:
+        assert text.received_at < real_now - timedelta(minutes=5)
+    assert DiaryRecord.objects.filter(participant__in=participants, channel="web").exists()
     assert simclock.in_flight() == 0 and simclock.redis_client().get(simclock.NOW_KEY) is None
     _assert_no_phone_in(tmp_path / "t", participants)
 

@@ -5,8 +5,8 @@
 # simulator is one process, the planner, the tick, the outbox (eager Celery) and the
 # signed webhooks all run in it on a moved clock. WORKERS=N: `simulate_trial --workers N`
 # starts one Celery worker with N prefork processes on Redis database 11 (flushed first),
-# which runs the planner, the tick and the outbox on the simulator's clock; the webhooks
-# stay in the simulator process. Run it under the shared lock:
+# which runs the planner, the tick, the outbox and the patients' replies (signed webhooks
+# through Django's request handling) on the simulator's clock. Run it under the shared lock:
 #   flock /tmp/eprp-bench.lock bash bench/simulation/run.sh 100 2 2
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -1,6 +1,7 @@
 """Inbound SMS webhook benchmark: gunicorn (2 sync workers) on PostgreSQL, signed Twilio requests.
 
     .venv/bin/python bench/webhook/run.py [--participants 1000] [--seconds 15] [--rate 100] [--workers 2]
+                                          [--generator python|wrk]
 
 It creates the database `eprp_bench` (dropped first), enrolls participants whose diary
 window is open right now (zones where it is evening), starts gunicorn, and from this
@@ -9,7 +10,9 @@ sync workers) sends signed inbound webhooks as Twilio would: each simulated pati
 walks through the evening diary (itch, 8 sleep answers, a correction). It reports, next
 to a trivial view and the webhook floor of DESIGN.md (signature, one SELECT, two INSERTs
 in one transaction, TwiML: bench/webhook/floor.py) on the same server for scale:
-  - closed loop, 16 connections: requests per second and p50/p99 latency;
+  - closed loop, 16 connections: requests per second, p50/p99 latency and the CPU time
+    per request of gunicorn, PostgreSQL and the load generator (`--generator wrk`: the
+    closed loops are sent by wrk from pre-signed requests, bench/webhook/requests.lua);
   - open loop at a fixed rate (default 100/s): p50/p99 latency measured from the
     scheduled send time (no coordinated omission).
 """
@@ -21,9 +24,11 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,12 +167,113 @@ async def open_loop(requests: list[bytes], rate: float) -> list[float]:
     return latencies
 
 
-def summary(name: str, latencies: list[float], seconds: float | None) -> dict:
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time used so far (user + system, from /proc) by the server, PostgreSQL and this process.
+
+    gunicorn: its master and workers; postgres: every postgres process (the benchmark's
+    backends, and the checkpointer and WAL writer its writes cause); load: this process.
+    """
+    used = {"gunicorn": 0.0, "postgres": 0.0, "load": 0.0}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read().decode(errors="replace")
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        seconds = (int(fields[11]) + int(fields[12])) / TICK
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        if int(pid) == os.getpid():
+            used["load"] += seconds
+        elif b"gunicorn" in cmdline and b"eprp.wsgi" in cmdline:
+            used["gunicorn"] += seconds
+        elif comm == "postgres":
+            used["postgres"] += seconds
+    return used
+
+
+async def measured(coroutine) -> tuple[list[float], dict[str, float]]:
+    """The coroutine's latencies, and the CPU each side used while it ran."""
+    before = cpu_seconds()
+    latencies = await coroutine
+    after = cpu_seconds()
+    return latencies, {k: after[k] - before[k] for k in before}
+
+
+def summary(name: str, latencies: list[float], seconds: float | None, cpu: dict | None = None) -> dict:
     q = statistics.quantiles(latencies, n=100)
     row = {"name": name, "requests": len(latencies), "p50_ms": round(q[49] * 1000, 1), "p99_ms": round(q[98] * 1000, 1)}
     if seconds:
         row["rps"] = round(len(latencies) / seconds, 1)
+    if cpu:  # CPU milliseconds per request, by process
+        row["cpu_ms_per_request"] = {k: round(v * 1000 / len(latencies), 2) for k, v in cpu.items()}
     return row
+
+
+def wrk_closed_loop(lines: list[str], seconds: float, connections: int, *, signed: bool = True) -> tuple[dict, dict]:
+    """The same closed loop driven by wrk (C, one thread): its own cost hardly counts.
+
+    Returns wrk's numbers (requests, rate, p50, p99) and the CPU each side used.
+    """
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write("\n".join(lines) + "\n")
+    before = cpu_seconds()
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s",
+         str(Path(__file__).with_name("requests.lua")), BASE, "--", f.name],
+        capture_output=True, text=True, check=True).stdout
+    after = cpu_seconds()
+    os.unlink(f.name)
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise SystemExit(f"wrk saw errors:\n{out}")
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    if signed and requests > len(lines):
+        raise SystemExit(f"wrk sent {requests} requests but only {len(lines)} were signed: raise the count")
+
+    def ms(label):
+        value, unit = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return round(float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit], 1)
+
+    cpu = {k: after[k] - before[k] for k in before}
+    cpu["wrk"] = cpu.pop("load")  # this process only waited; wrk's own cost is not read here
+    return ({"requests": requests, "p50_ms": ms(50), "p99_ms": ms(99), "rps": round(requests / seconds, 1),
+             "cpu_ms_per_request": {k: round(v * 1000 / requests, 2) for k, v in cpu.items() if k != "wrk"}},
+            cpu)
+
+
+def run_wrk(phones, seconds, rate) -> list[dict]:
+    """Closed loops with wrk; the open loop at a fixed rate stays in Python (wrk has none)."""
+    load = Load(phones)
+    budget = int(seconds * 3000)  # more requests than the server can take in `seconds`
+
+    def lines(path):
+        rows = []
+        for raw in load.many(path, budget):
+            head, body = raw.split(b"\r\n\r\n", 1)
+            signature = re.search(rb"X-Twilio-Signature: (\S+)", head).group(1).decode()
+            rows.append(f"{path}\t{signature}\t{body.decode()}")
+        return rows
+
+    results = []
+    wrk_closed_loop(["/health/\t\t"], 2, 4, signed=False)  # warm-up
+    for name, path in (("trivial view", None), ("webhook floor", "/bench/floor/"),
+                       ("signed inbound SMS", "/sms/twilio/inbound/")):
+        n0, steps = load.n, dict(load.step)
+        row, _cpu = wrk_closed_loop(lines(path) if path else ["/health/\t\t"], seconds, 16, signed=bool(path))
+        results.append({"name": f"{name}, closed loop 16 conns (wrk)", **row})
+        if path == "/sms/twilio/inbound/":
+            # Signed ahead but not sent: put every patient back where the server has them.
+            load.n, load.step = n0 + row["requests"], steps
+            for i in range(n0 + 1, load.n + 1):
+                load.step[phones[i % len(phones)]] += 1
+    paced = load.many("/sms/twilio/inbound/", int(seconds * rate))
+    results.append(summary(f"signed inbound SMS, open loop {rate:g}/s", asyncio.run(open_loop(paced, rate)), None))
+    return results
 
 
 async def run(phones, seconds, rate):
@@ -175,12 +281,11 @@ async def run(phones, seconds, rate):
     results = []
     await closed_loop(itertools.repeat(HEALTH), 2, 4)  # warm-up
     await closed_loop(load.stream("/bench/floor/"), 1, 2)
-    results.append(summary("trivial view, closed loop 16 conns",
-                           await closed_loop(itertools.repeat(HEALTH), seconds, 16), seconds))
-    results.append(summary("webhook floor, closed loop 16 conns",
-                           await closed_loop(load.stream("/bench/floor/"), seconds, 16), seconds))
-    results.append(summary("signed inbound SMS, closed loop 16 conns",
-                           await closed_loop(load.stream("/sms/twilio/inbound/"), seconds, 16), seconds))
+    for name, requests in (("trivial view", itertools.repeat(HEALTH)),
+                           ("webhook floor", load.stream("/bench/floor/")),
+                           ("signed inbound SMS", load.stream("/sms/twilio/inbound/"))):
+        latencies, cpu = await measured(closed_loop(requests, seconds, 16))
+        results.append(summary(f"{name}, closed loop 16 conns", latencies, seconds, cpu))
     paced = load.many("/sms/twilio/inbound/", int(seconds * rate))  # signed before its clock starts
     results.append(summary(f"signed inbound SMS, open loop {rate:g}/s", await open_loop(paced, rate), None))
     return results
@@ -192,6 +297,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--generator", choices=("python", "wrk"), default="python",
+                        help="closed loops from this process (asyncio) or from wrk (apt install wrk)")
     args = parser.parse_args()
     phones = setup(args.participants)
     server = subprocess.Popen(
@@ -205,7 +312,10 @@ def main():
                 break
             except OSError:
                 time.sleep(0.1)
-        results = asyncio.run(run(phones, args.seconds, args.rate))
+        if args.generator == "wrk":
+            results = run_wrk(phones, args.seconds, args.rate)
+        else:
+            results = asyncio.run(run(phones, args.seconds, args.rate))
     finally:
         server.terminate()
         server.wait()

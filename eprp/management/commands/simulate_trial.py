@@ -22,7 +22,8 @@ class Command(BaseCommand):
         parser.add_argument("--output", type=Path, help="transfer folder (default var/exports/simulation-SEED)")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
         parser.add_argument("--workers", type=int, default=0, metavar="N",
-                            help="run the beat's tasks and the outbox on a real Celery worker with N processes, "
+                            help="run the beat's tasks, the outbox and the patients' replies on a real Celery worker "
+                                 "with N processes, "
                                  "on a clock shared through Redis (needs PostgreSQL and Redis); default: one "
                                  "process, eager Celery")
         parser.add_argument("--allow-production", action="store_true")
