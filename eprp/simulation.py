@@ -9,7 +9,8 @@ instead); site staff record Day 1, visits and discontinuations through the servi
 
 Patients follow trajectories by arm, built to separate as the TRuE-AD studies did:
 vehicle improves a little, 0.75% clearly, 1.5% most, with a small drop within 12
-hours of the first application.
+hours of the first application; within an arm, patients differ in how well they
+respond, so that every arm has responders and non-responders.
 """
 
 from __future__ import annotations
@@ -45,12 +46,17 @@ from notifications.transports import locmem
 
 ARMS = ("RUX15", "RUX075", "VEHICLE")
 ARM_WEIGHTS = (2, 2, 1)
-# Mean itch NRS improvement reached by Week 8, and the extra drop 12 h after the first
-# application (Papp et al. 2021: -0.1 vehicle, -0.4 0.75%, -0.5 1.5% at 12 hours).
-ITCH_EFFECT = {"VEHICLE": 1.3, "RUX075": 3.4, "RUX15": 4.0}
+# Itch NRS improvement reached by Week 8: the arm's mean, and how much patients differ
+# (one normal "response" per patient, also used for sleep). Set so that about as many
+# reach the >=4-point improvement as in TRuE-AD (Papp et al. 2021: roughly 15-16%
+# vehicle, 40-43% 0.75%, 50-52% 1.5%): P(mean + 2.0 z >= 4) is 15%, 40%, 50%.
+ITCH_EFFECT = {"VEHICLE": 1.9, "RUX075": 3.5, "RUX15": 4.0}
+ITCH_SPREAD = 2.0
+# The extra drop 12 h after the first application (-0.1 vehicle, -0.4 0.75%, -0.5 1.5%).
 H12_EFFECT = {"VEHICLE": 0.1, "RUX075": 0.4, "RUX15": 0.5}
-# PROMIS SD 8b raw-score improvement reached by Week 8.
+# PROMIS SD 8b raw-score improvement reached by Week 8: mean by arm, spread between patients.
 SLEEP_EFFECT = {"VEHICLE": 2.0, "RUX075": 5.5, "RUX15": 6.5}
+SLEEP_SPREAD = 3.0
 REVERSED_ITEMS = {2, 3, 7, 8}
 TOKEN = "simulation-auth-token"
 INBOUND_URL = "/sms/twilio/inbound/"
@@ -70,6 +76,7 @@ class SimPatient:
     itch0: float
     sleep0: float  # mean item score at baseline (1..5)
     web_user: bool
+    response: float = 0.0  # how well this patient responds, in standard deviations of the arm's spread
     participant_id: object = None
     stop_on: date | None = None
     restart_on: date | None = None
@@ -151,7 +158,7 @@ class Simulation:
                 adherence=min(0.98, max(0.5, self.rng.gauss(0.86, 0.08))),
                 itch0=min(10.0, max(4.0, self.rng.gauss(6.8, 1.4))),
                 sleep0=min(4.6, max(2.0, self.rng.gauss(3.1, 0.5))),
-                web_user=self.rng.random() < 0.15,
+                web_user=self.rng.random() < 0.15, response=self.rng.gauss(0, 1),
             )
             if self.rng.random() < 0.04:
                 p.stop_on = runin + timedelta(days=self.rng.randrange(3, 7 * self.weeks + 5))
@@ -470,7 +477,8 @@ class Simulation:
         study_day = windows.study_day(day, day1)
         mean = p.itch0
         if study_day >= 1:
-            mean -= ITCH_EFFECT[p.arm] * (1 - math.exp(-study_day / 9)) + H12_EFFECT[p.arm]
+            effect = max(0.0, ITCH_EFFECT[p.arm] + ITCH_SPREAD * p.response)
+            mean -= effect * (1 - math.exp(-study_day / 9)) + H12_EFFECT[p.arm]
         if h12:
             mean = p.itch0 - H12_EFFECT[p.arm] * 2
         return int(min(10, max(0, round(self.rng.gauss(mean, 0.9)))))
@@ -480,7 +488,8 @@ class Simulation:
         study_day = windows.study_day(day, day1)
         mean = p.sleep0
         if study_day >= 1:
-            mean -= SLEEP_EFFECT[p.arm] / 8 * (1 - math.exp(-study_day / 10))
+            effect = max(0.0, SLEEP_EFFECT[p.arm] + SLEEP_SPREAD * p.response)
+            mean -= effect / 8 * (1 - math.exp(-study_day / 10))
         options = []
         for item in range(1, 9):
             score = int(min(5, max(1, round(self.rng.gauss(mean, 0.6)))))
