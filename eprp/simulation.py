@@ -46,14 +46,15 @@ from notifications.transports import locmem
 
 ARMS = ("RUX15", "RUX075", "VEHICLE")
 ARM_WEIGHTS = (2, 2, 1)
-# Itch NRS improvement reached by Week 8: the arm's mean, and how much patients differ
-# (one normal "response" per patient, also used for sleep). Set so that about as many
-# reach the >=4-point improvement as in TRuE-AD (Papp et al. 2021: roughly 15-16%
-# vehicle, 40-43% 0.75%, 50-52% 1.5%): P(mean + 2.0 z >= 4) is 15%, 40%, 50%.
-ITCH_EFFECT = {"VEHICLE": 1.9, "RUX075": 3.5, "RUX15": 4.0}
-ITCH_SPREAD = 2.0
-# The extra drop 12 h after the first application (-0.1 vehicle, -0.4 0.75%, -0.5 1.5%).
+# The drop 12 h after the first application, which lasts (Papp et al. 2021: -0.1
+# vehicle, -0.4 0.75%, -0.5 1.5%).
 H12_EFFECT = {"VEHICLE": 0.1, "RUX075": 0.4, "RUX15": 0.5}
+# Itch NRS improvement reached by Week 8 on top of it: the arm's mean, and how much
+# patients differ (one normal "response" per patient, also used for sleep). Set so that
+# about as many reach the >=4-point improvement as in TRuE-AD (roughly 15-16% vehicle,
+# 40-43% 0.75%, 50-52% 1.5%): P(ITCH_EFFECT + H12_EFFECT + 2.0 z >= 4) is 15%, 40%, 50%.
+ITCH_EFFECT = {"VEHICLE": 1.8, "RUX075": 3.1, "RUX15": 3.5}
+ITCH_SPREAD = 2.0
 # PROMIS SD 8b raw-score improvement reached by Week 8: mean by arm, spread between patients.
 SLEEP_EFFECT = {"VEHICLE": 2.0, "RUX075": 5.5, "RUX15": 6.5}
 SLEEP_SPREAD = 3.0
@@ -480,7 +481,7 @@ class Simulation:
             effect = max(0.0, ITCH_EFFECT[p.arm] + ITCH_SPREAD * p.response)
             mean -= effect * (1 - math.exp(-study_day / 9)) + H12_EFFECT[p.arm]
         if h12:
-            mean = p.itch0 - H12_EFFECT[p.arm] * 2
+            mean = p.itch0 - H12_EFFECT[p.arm]
         return int(min(10, max(0, round(self.rng.gauss(mean, 0.9)))))
 
     def _sleep_options(self, p: SimPatient, day: date) -> list[int]:
