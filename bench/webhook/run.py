@@ -98,31 +98,37 @@ class Load:
         self.n = 0
         self.validator = RequestValidator(TOKEN)
 
-    def signed(self, path: str, advance: bool) -> bytes:
+    def form(self, path: str) -> tuple[str, str]:
+        """The next patient's next text: the form body and its signature."""
+        advance = "/floor/" not in path  # the floor stores any text: it does not move a patient on
         self.n += 1
         phone = self.phones[self.n % len(self.phones)]
         body = SCRIPT[self.step[phone] % len(SCRIPT)]
-        if advance:  # the floor stores any text: it does not move a patient through the diary
+        if advance:
             self.step[phone] += 1
         params = {
             "MessageSid": f"SMbench{time.time_ns()}{self.n}", "AccountSid": "AC" + "0" * 32, "From": phone,
             "To": "+13125550999", "Body": body, "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received",
             "ApiVersion": "2010-04-01", "FromCountry": "US",
         }
-        signature = self.validator.compute_signature(BASE + path, params)
-        form = urlencode(params).encode()
+        return urlencode(params), self.validator.compute_signature(BASE + path, params)
+
+    def signed(self, path: str) -> bytes:
+        """The next text as raw HTTP."""
+        body, signature = self.form(path)
+        form = body.encode()
         head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nX-Twilio-Signature: {signature}\r\n"
                 "Content-Type: application/x-www-form-urlencoded\r\n"
                 f"Content-Length: {len(form)}\r\nConnection: close\r\n\r\n")
         return head.encode() + form
 
     def many(self, path: str, count: int) -> list[bytes]:
-        return [self.signed(path, advance="/floor/" not in path) for _ in range(count)]
+        return [self.signed(path) for _ in range(count)]
 
     def stream(self, path: str):
         """Built as they are sent: a request built ahead but never sent would put a patient out of step."""
         while True:
-            yield self.signed(path, advance="/floor/" not in path)
+            yield self.signed(path)
 
 
 HEALTH = f"GET /health/ HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nConnection: close\r\n\r\n".encode()
@@ -215,10 +221,11 @@ def summary(name: str, latencies: list[float], seconds: float | None, cpu: dict 
     return row
 
 
-def wrk_closed_loop(lines: list[str], seconds: float, connections: int, *, signed: bool = True) -> tuple[dict, dict]:
+def wrk_closed_loop(lines: list[str], seconds: float, connections: int, *, signed: bool = True) -> dict:
     """The same closed loop driven by wrk (C, one thread): its own cost hardly counts.
 
-    Returns wrk's numbers (requests, rate, p50, p99) and the CPU each side used.
+    wrk's numbers (requests, rate, p50, p99) and the CPU per request of the server and
+    PostgreSQL (this process only waits; wrk's own cost is not read).
     """
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write("\n".join(lines) + "\n")
@@ -239,11 +246,9 @@ def wrk_closed_loop(lines: list[str], seconds: float, connections: int, *, signe
         value, unit = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
         return round(float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit], 1)
 
-    cpu = {k: after[k] - before[k] for k in before}
-    cpu["wrk"] = cpu.pop("load")  # this process only waited; wrk's own cost is not read here
-    return ({"requests": requests, "p50_ms": ms(50), "p99_ms": ms(99), "rps": round(requests / seconds, 1),
-             "cpu_ms_per_request": {k: round(v * 1000 / requests, 2) for k, v in cpu.items() if k != "wrk"}},
-            cpu)
+    return {"requests": requests, "p50_ms": ms(50), "p99_ms": ms(99), "rps": round(requests / seconds, 1),
+            "cpu_ms_per_request": {k: round((after[k] - before[k]) * 1000 / requests, 2)
+                                   for k in ("gunicorn", "postgres")}}
 
 
 def run_wrk(phones, seconds, rate) -> list[dict]:
@@ -252,22 +257,18 @@ def run_wrk(phones, seconds, rate) -> list[dict]:
     budget = int(seconds * 3000)  # more requests than the server can take in `seconds`
 
     def lines(path):
-        rows = []
-        for raw in load.many(path, budget):
-            head, body = raw.split(b"\r\n\r\n", 1)
-            signature = re.search(rb"X-Twilio-Signature: (\S+)", head).group(1).decode()
-            rows.append(f"{path}\t{signature}\t{body.decode()}")
-        return rows
+        return [f"{path}\t{signature}\t{body}" for body, signature in (load.form(path) for _ in range(budget))]
 
     results = []
     wrk_closed_loop(["/health/\t\t"], 2, 4, signed=False)  # warm-up
     for name, path in (("trivial view", None), ("webhook floor", "/bench/floor/"),
                        ("signed inbound SMS", "/sms/twilio/inbound/")):
         n0, steps = load.n, dict(load.step)
-        row, _cpu = wrk_closed_loop(lines(path) if path else ["/health/\t\t"], seconds, 16, signed=bool(path))
+        row = wrk_closed_loop(lines(path) if path else ["/health/\t\t"], seconds, 16, signed=bool(path))
         results.append({"name": f"{name}, closed loop 16 conns (wrk)", **row})
         if path == "/sms/twilio/inbound/":
-            # Signed ahead but not sent: put every patient back where the server has them.
+            # Signed ahead but not sent: put every patient back where the server has them
+            # (a request in flight when wrk stopped may leave its patient one step behind).
             load.n, load.step = n0 + row["requests"], steps
             for i in range(n0 + 1, load.n + 1):
                 load.step[phones[i % len(phones)]] += 1
