@@ -362,7 +362,9 @@ def test_patient_pages_name_neither_diagnosis_nor_drug(carol, alice, client):
         open_diary(alice_client, alice)
         pages += [alice_client.get(u) for u in ["/diary/", "/diary/today/1/", "/diary/today/2/"]]
     for page in pages:
-        lowered = text(page).lower()
+        # Hidden inputs out: the random CSRF token spells "rux" now and then, and no one reads it.
+        lowered = re.sub(r'<input type="hidden"[^>]*>', "", text(page)).lower()
+        assert "csrfmiddlewaretoken" not in lowered
         for word in ("eczema", "dermatitis", "ruxolitinib", "rux", "atopic", "dermatitis atópica"):
             assert word not in lowered
 
