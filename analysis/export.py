@@ -18,52 +18,122 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from analysis import selectors
-from analysis.inputs import read_inputs
+from analysis import fhir, selectors, standards
+from analysis.inputs import Inputs, describe_participant, read_inputs
 from analysis.longterm import derive_cycles, summarize_cycles, write_cycles
-from analysis.report import write_report
-from analysis.scoring import promis_raw, promis_tscore
-from analysis.transfer import compute_endpoints, format_numbers, render_csv, write_inputs, write_outputs
+from analysis.report import ReportContext, write_report
+from analysis.scoring import local_dates, promis_raw, promis_tscore
+from analysis.transfer import (
+    arm_counts,
+    compute_endpoints,
+    format_numbers,
+    not_yet_reached,
+    render_csv,
+    write_inputs,
+    write_outputs,
+)
 from diaries.models import Study
 from diaries.windows import study_day
 
-FORMATS = ("csv", "parquet", "xlsx", "xpt")
+# datasetjson: CDISC Dataset-JSON 1.1 of qs and adqs with their Define-XML 2.1; fhir: FHIR R4
+# Questionnaires and QuestionnaireResponses in one Bundle.
+FORMATS = ("csv", "datasetjson", "fhir", "parquet", "xlsx", "xpt")
 QS_COLUMNS = [
     "STUDYID", "DOMAIN", "USUBJID", "QSSEQ", "QSTESTCD", "QSTEST", "QSCAT", "QSORRES", "QSSTRESC", "QSSTRESN",
     "QSDRVFL", "QSEVLINT", "QSDTC", "QSDY", "QSTPT",
 ]
 # SAS transport (v5) keeps names to 8 characters: only these tables go to XPT.
 XPT_TABLES = ("adqs", "qs")
+# The item-level tables (a row per answer or per derived value) outgrow a spreadsheet at
+# trial scale (qs has over a million rows, Excel's sheet limit, for the pooled trial) and
+# take minutes in openpyxl: they come as CSV, Parquet, XPT and Dataset-JSON, not xlsx.
+NOT_XLSX = ("adqs", "diary", "qs")
 # Character variables that may look numeric ("7"): they stay text in every format.
 TEXT_COLUMNS = {"QSORRES", "QSSTRESC", "STRATUM", "ARM"}
 DERIVED_TESTS = {"PSDSB998": "PROMIS SD 8b raw score", "PSDSB999": "PROMIS SD 8b T-score"}
 
 
+class UnrandomizedParticipants(ValueError):
+    """An unblinded export whose analysis set has participants without a randomization: never pooled."""
+
+    def __init__(self, participants: list[dict]):
+        self.participants = participants
+        listed = "; ".join(describe_participant(p) for p in participants)
+        super().__init__(f"{len(participants)} participant(s) of the analysis set have no randomization: {listed}. "
+                         f"Import their randomization, or exclude them explicitly (--exclude-unrandomized)")
+
+
+def unrandomized_participants(inputs: Inputs) -> list[dict]:
+    """USUBJID, SITEID and DAY1 of each analysis-set participant without an arm, in USUBJID order."""
+    participants = inputs.participants
+    chosen = participants[participants["FIRST_APPLICATION"].notna() & (participants["ARM"] == "")]
+    day1 = local_dates(pd.to_datetime(chosen["FIRST_APPLICATION"], utc=True), chosen["TZ"])
+    return [{"USUBJID": u, "SITEID": str(s), "DAY1": pd.Timestamp(d).date().isoformat()}
+            for u, s, d in sorted(zip(chosen["USUBJID"], chosen["SITEID"], day1, strict=True))]
+
+
+def without_participants(inputs: Inputs, usubjids) -> Inputs:
+    """The inputs without these participants (their diary and visits too)."""
+    out = set(usubjids)
+    return Inputs(
+        participants=inputs.participants[~inputs.participants["USUBJID"].isin(out)].reset_index(drop=True),
+        diary=inputs.diary[~inputs.diary["USUBJID"].isin(out)].reset_index(drop=True),
+        visits=inputs.visits[~inputs.visits["USUBJID"].isin(out)].reset_index(drop=True),
+    )
+
+
 def export_transfer(
-    *, study: Study, directory, unblinded: bool, formats=("csv",), as_of=None, now: datetime | None = None
+    *, study: Study, directory, unblinded: bool, formats=("csv",), as_of=None, now: datetime | None = None,
+    exclude_unrandomized: bool = False, requested_by: str = "",
 ) -> dict:
-    """Write the transfer into `directory` (replacing it whole); returns the manifest."""
+    """Write the transfer into `directory` (replacing it whole); returns the manifest.
+
+    `as_of` is the data cut-off (default: the export's date in UTC), written into the
+    manifest: compute_endpoints on the exported inputs with it reproduces the outputs.
+    An unblinded export is refused (UnrandomizedParticipants) when analysis-set participants
+    have no randomization, unless `exclude_unrandomized`: then they are left out of the
+    analysis inputs and outputs, and the manifest and the report list them.
+    """
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ValueError(f"unknown format(s) {', '.join(sorted(unknown))}; known: {', '.join(FORMATS)}")
+    now = now or datetime.now(UTC)
+    as_of = as_of or now.astimezone(UTC).date()
+    inputs = selectors.transfer_inputs(study, unblinded=unblinded)
+    excluded = unrandomized_participants(inputs) if unblinded else []
+    if excluded and not exclude_unrandomized:
+        raise UnrandomizedParticipants(excluded)
+    if excluded:
+        inputs = without_participants(inputs, [p["USUBJID"] for p in excluded])
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     # Staged beside the target, so the final rename is atomic and never crosses file systems.
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=directory.parent))
     try:
-        write_inputs(selectors.transfer_inputs(study, unblinded=unblinded), staging)
+        write_inputs(inputs, staging)
         inputs = read_inputs(staging)
         outputs = compute_endpoints(inputs, as_of=as_of, reference_arm=study.rules.reference_arm,
                                     min_days=study.rules.min_days)
         write_outputs(outputs, staging)
         (staging / "qs.csv").write_bytes(render_csv(qs_table(study), QS_COLUMNS, ["USUBJID", "QSSEQ"]).encode())
-        now = now or datetime.now(UTC)
-        _write_longterm(study, staging, as_of or now.date())
+        _write_longterm(study, staging, as_of)
         for fmt in formats:
-            if fmt != "csv":
+            if fmt == "datasetjson":
+                _write_cdisc(study, staging, now)
+            elif fmt == "fhir":
+                _write_fhir(study, staging)
+            elif fmt != "csv":
                 _write_format(staging, fmt)
-        write_report(outputs, staging)
-        manifest = _manifest(study, staging, now)
+        context = ReportContext(
+            study=study.code, study_name=study.name, configuration=study.config_hash[:12],
+            as_of=as_of, generated_at=now.astimezone(UTC), unblinded=unblinded, requested_by=requested_by,
+            excluded=excluded, not_yet_reached=not_yet_reached(inputs, as_of),
+        )
+        write_report(outputs, staging, context)
+        manifest = _manifest(study, staging, context)
+        manifest["summary"] = {"participants_per_arm": arm_counts(outputs),
+                               "endpoints": int(outputs["endpoint_summary"]["ENDPOINT"].nunique()),
+                               "not_yet_reached": context.not_yet_reached}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         if directory.exists():
             shutil.rmtree(directory)
@@ -130,10 +200,38 @@ def _test_name(text: str) -> str:
     return text
 
 
+def _write_cdisc(study: Study, directory: Path, now: datetime) -> None:
+    metadata_version = f"MDV.{study.code}.{study.config_hash[:12]}"
+    created = now.astimezone(UTC)
+    standards.write_dataset_json(directory, study=study.code, metadata_version=metadata_version, created_at=created,
+                                 source_version=study.config_hash[:12])
+    standards.write_define_xml(directory, study=study.code, study_name=study.name, metadata_version=metadata_version,
+                               created_at=created)
+
+
+def _write_fhir(study: Study, directory: Path) -> None:
+    """The Bundle, written entry by entry: a trial has a QuestionnaireResponse per diary submission."""
+    with (directory / fhir.BUNDLE_FILE).open("w", encoding="utf-8") as out:
+        head = fhir.bundle(study, [])
+        entries = head.pop("entry")
+        out.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "entry": [')
+        first = True
+        for entry in [*entries, *_response_entries(study)]:
+            out.write(("" if first else ",") + "\n" + json.dumps(entry, ensure_ascii=False))
+            first = False
+        out.write("\n]}\n")
+
+
+def _response_entries(study: Study):
+    for record in selectors.fhir_records(study).iterator(chunk_size=2000):
+        resource = fhir.questionnaire_response(record, study, record.successor_id)
+        yield {"fullUrl": f"{fhir.base_url()}/QuestionnaireResponse/{resource['id']}", "resource": resource}
+
+
 def _write_format(directory: Path, fmt: str) -> None:
     for csv_path in sorted(directory.glob("*.csv")):
         name = csv_path.stem
-        if fmt == "xpt" and name not in XPT_TABLES:
+        if (fmt == "xpt" and name not in XPT_TABLES) or (fmt == "xlsx" and name in NOT_XLSX):
             continue
         frame = _typed(pd.read_csv(csv_path, dtype=str, keep_default_na=False))
         target = directory / f"{name}.{fmt}"
@@ -159,14 +257,24 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _manifest(study: Study, directory: Path, now: datetime) -> dict:
+def _manifest(study: Study, directory: Path, context: ReportContext) -> dict:
     files = []
     for path in sorted(directory.iterdir(), key=lambda p: p.name):
         if path.name == "manifest.json" or path.name.startswith("."):
             continue
         data = path.read_bytes()
         files.append({"name": path.name, "rows": _rows(path, data), "sha256": hashlib.sha256(data).hexdigest()})
-    return {"study": study.code, "generated_at": now.astimezone(UTC).isoformat(timespec="seconds"), "files": files}
+    return {
+        "study": study.code,
+        "configuration": study.config_hash,
+        "generated_at": context.generated_at.isoformat(timespec="seconds"),
+        # compute_endpoints --as-of AS_OF on the exported inputs reproduces the outputs byte for byte.
+        "as_of": context.as_of.isoformat(),
+        "unblinded": context.unblinded,
+        "requested_by": context.requested_by,
+        "excluded_unrandomized": context.excluded,
+        "files": files,
+    }
 
 
 def _rows(path: Path, data: bytes) -> int | None:
