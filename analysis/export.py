@@ -117,13 +117,11 @@ def export_transfer(
         write_outputs(outputs, staging)
         (staging / "qs.csv").write_bytes(render_csv(qs_table(study), QS_COLUMNS, ["USUBJID", "QSSEQ"]).encode())
         _write_longterm(study, staging, as_of)
-        for fmt in formats:
-            if fmt == "datasetjson":
-                _write_cdisc(study, staging, now)
-            elif fmt == "fhir":
-                _write_fhir(study, staging)
-            elif fmt != "csv":
-                _write_format(staging, fmt)
+        _write_tables(staging, formats)
+        if "datasetjson" in formats:
+            _write_cdisc(study, staging, now)
+        if "fhir" in formats:
+            _write_fhir(study, staging)
         context = ReportContext(
             study=study.code, study_name=study.name, configuration=study.config_hash[:12],
             as_of=as_of, generated_at=now.astimezone(UTC), unblinded=unblinded, requested_by=requested_by,
@@ -152,43 +150,64 @@ def _write_longterm(study: Study, directory: Path, as_of) -> None:
 
 
 def qs_table(study: Study) -> pd.DataFrame:
-    """SDTM QS-like rows: one per item answer, plus derived PROMIS raw and T-score rows."""
+    """SDTM QS-like rows: one per item answer, plus derived PROMIS raw and T-score rows.
+
+    Built column by column (a million rows for the pooled trial): labels come from lookups
+    made once per item and option, the derived scores are computed for all records at once.
+    """
     rules = study.rules
-    rows = []
-    for record in selectors.qs_records(study):
-        p = record.participant
-        inst = rules.instrument(record.instrument)
-        local = record.submitted_at.astimezone(ZoneInfo(p.zone))
-        common = {
-            "USUBJID": p.usubjid, "QSCAT": inst.category, "QSEVLINT": "-PT24H",
-            "QSDTC": local.isoformat(timespec="seconds"), "_AT": record.submitted_at,
-            "QSDY": study_day(record.diary_date, p.day1) if p.day1 else None,
-            "QSTPT": "HOUR 12" if record.timepoint == "H12" else "EVENING",
-        }
-        for answer in record.answers:
-            item = inst.item(answer["item"])
-            rows.append(common | {
-                "QSTESTCD": item.id.upper(), "QSTEST": _test_name(item.text["en"]),
-                "QSORRES": item.label_of(answer["option"], "en"), "QSSTRESN": float(answer["score"]), "QSDRVFL": "",
-            })
-        if record.instrument == "PROMIS_SD8B":
-            answered = len(record.answers)
-            raw = promis_raw(np.array([sum(a["score"] for a in record.answers)]), np.array([answered]))[0]
-            if not np.isnan(raw):
-                for code, value in (("PSDSB998", raw), ("PSDSB999", promis_tscore(np.array([raw]))[0])):
-                    text = format_numbers(np.array([value]))[0]
-                    rows.append(common | {"QSTESTCD": code, "QSTEST": DERIVED_TESTS[code], "QSORRES": text,
-                                          "QSSTRESN": float(value), "QSDRVFL": "Y"})
-    frame = pd.DataFrame(rows, columns=[*QS_COLUMNS, "_AT"])
+    items = {(code, item.number): item for code in ("ITCH_NRS", "PROMIS_SD8B")
+             for item in rules.instrument(code).items}
+    tests = {key: (item.id.upper(), _test_name(item.text["en"])) for key, item in items.items()}
+    labels: dict[tuple, str] = {}
+    zones: dict[str, ZoneInfo] = {}
+    columns = {name: [] for name in ("USUBJID", "QSCAT", "QSDTC", "_AT", "QSDY", "QSTPT", "QSTESTCD", "QSTEST",
+                                     "QSORRES", "QSSTRESN", "QSDRVFL")}
+    promis = {name: [] for name in ("USUBJID", "QSCAT", "QSDTC", "_AT", "QSDY", "QSTPT", "SUM", "ANSWERED")}
+    for usubjid, zone, first_application_at, instrument, timepoint, diary_date, answers, submitted_at in (
+            selectors.qs_records(study).iterator(chunk_size=5000)):
+        tz = zones.get(zone) or zones.setdefault(zone, ZoneInfo(zone))
+        day1 = first_application_at.astimezone(tz).date() if first_application_at else None
+        common = (usubjid, rules.instrument(instrument).category,
+                  submitted_at.astimezone(tz).isoformat(timespec="seconds"), submitted_at,
+                  study_day(diary_date, day1) if day1 else None, "HOUR 12" if timepoint == "H12" else "EVENING")
+        for answer in answers:
+            key = (instrument, answer["item"])
+            label_key = (*key, answer["option"])
+            label = labels.get(label_key)
+            if label is None:
+                label = labels[label_key] = items[key].label_of(answer["option"], "en")
+            for name, value in zip(("USUBJID", "QSCAT", "QSDTC", "_AT", "QSDY", "QSTPT"), common, strict=True):
+                columns[name].append(value)
+            testcd, test = tests[key]
+            columns["QSTESTCD"].append(testcd)
+            columns["QSTEST"].append(test)
+            columns["QSORRES"].append(label)
+            columns["QSSTRESN"].append(float(answer["score"]))
+            columns["QSDRVFL"].append("")
+        if instrument == "PROMIS_SD8B":
+            for name, value in zip(("USUBJID", "QSCAT", "QSDTC", "_AT", "QSDY", "QSTPT"), common, strict=True):
+                promis[name].append(value)
+            promis["SUM"].append(sum(a["score"] for a in answers))
+            promis["ANSWERED"].append(len(answers))
+    frame = pd.DataFrame(columns)
+    derived = pd.DataFrame(promis)
+    raw = promis_raw(derived["SUM"].to_numpy(dtype=np.int64), derived["ANSWERED"].to_numpy(dtype=np.int64))
+    scored = derived[np.isfinite(raw)].drop(columns=["SUM", "ANSWERED"])
+    raw = raw[np.isfinite(raw)]
+    for code, value in (("PSDSB998", raw), ("PSDSB999", promis_tscore(raw))):
+        rows = scored.assign(QSTESTCD=code, QSTEST=DERIVED_TESTS[code], QSORRES=format_numbers(value),
+                             QSSTRESN=np.asarray(value, dtype=float), QSDRVFL="Y")
+        frame = pd.concat([frame, rows], ignore_index=True)
     if frame.empty:
-        return frame.drop(columns="_AT")
-    frame["STUDYID"], frame["DOMAIN"] = study.code, "QS"
+        return pd.DataFrame(columns=QS_COLUMNS)
+    frame["STUDYID"], frame["DOMAIN"], frame["QSEVLINT"] = study.code, "QS", "-PT24H"
     frame["QSSTRESC"] = format_numbers(frame["QSSTRESN"].to_numpy(dtype=float))
     frame["QSDY"] = frame["QSDY"].astype("Int64")
     # QSSEQ: 1.. per subject in order of submission time, then QSTESTCD (code point).
     frame = frame.sort_values(["USUBJID", "_AT", "QSTESTCD"], kind="stable")
     frame["QSSEQ"] = frame.groupby("USUBJID").cumcount().astype("int64") + 1
-    return frame.drop(columns="_AT").reset_index(drop=True)
+    return frame[QS_COLUMNS].reset_index(drop=True)
 
 
 def _test_name(text: str) -> str:
@@ -223,38 +242,57 @@ def _write_fhir(study: Study, directory: Path) -> None:
 
 
 def _response_entries(study: Study):
-    for record in selectors.fhir_records(study).iterator(chunk_size=2000):
-        resource = fhir.questionnaire_response(record, study, record.successor_id)
-        yield {"fullUrl": f"{fhir.base_url()}/QuestionnaireResponse/{resource['id']}", "resource": resource}
+    writer = fhir.Responses(study)
+    for record in selectors.fhir_records(study).iterator(chunk_size=5000):
+        yield fhir.entry(writer.response(record))
 
 
-def _write_format(directory: Path, fmt: str) -> None:
+def _write_tables(directory: Path, formats) -> None:
+    """Each CSV of the transfer in the requested table formats, read and typed once for all of them."""
+    formats = [fmt for fmt in formats if fmt in ("parquet", "xlsx", "xpt")]
     for csv_path in sorted(directory.glob("*.csv")):
         name = csv_path.stem
-        if (fmt == "xpt" and name not in XPT_TABLES) or (fmt == "xlsx" and name in NOT_XLSX):
+        wanted = [fmt for fmt in formats
+                  if not ((fmt == "xpt" and name not in XPT_TABLES) or (fmt == "xlsx" and name in NOT_XLSX))]
+        if not wanted:
             continue
-        frame = _typed(pd.read_csv(csv_path, dtype=str, keep_default_na=False))
-        target = directory / f"{name}.{fmt}"
-        if fmt == "parquet":
-            frame.to_parquet(target, index=False)
-        elif fmt == "xlsx":
-            frame.to_excel(target, index=False, sheet_name=name[:31])
-        elif fmt == "xpt":
-            import pyreadstat
+        frame = _typed(pd.read_csv(csv_path, dtype=str, keep_default_na=False, engine="pyarrow"))
+        for fmt in wanted:
+            target = directory / f"{name}.{fmt}"
+            if fmt == "parquet":
+                frame.to_parquet(target, index=False)
+            elif fmt == "xlsx":
+                frame.to_excel(target, index=False, sheet_name=name[:31])
+            else:
+                import pyreadstat
 
-            pyreadstat.write_xport(frame, str(target), table_name=name.upper()[:8], file_format_version=5)
+                pyreadstat.write_xport(frame, str(target), table_name=name.upper()[:8], file_format_version=5)
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    """Numeric columns as numbers (empty = missing), everything else as text."""
+    """Numeric columns as numbers (empty = missing; int64 when every value is an integer), the rest as text.
+
+    Each column is judged and converted on its distinct values (qs has a million rows and a few
+    hundred distinct values per column). Text stays Python str objects: pyreadstat writes
+    those several times faster than pandas' string dtype.
+    """
+    typed = {}
     for column in frame.columns:
-        values = frame[column]
-        present = values[values != ""]
-        numbers = pd.to_numeric(present, errors="coerce")
+        codes, uniques = pd.factorize(frame[column].to_numpy(dtype=object))
+        uniques = np.asarray(uniques, dtype=object)
+        present = uniques != ""
+        numbers = pd.to_numeric(pd.Series(uniques[present], dtype=object), errors="coerce")
         text = column in TEXT_COLUMNS or column.endswith(("ID", "CD"))
-        if len(present) and not numbers.isna().any() and not text:
-            frame[column] = pd.to_numeric(values.replace("", np.nan))
-    return frame
+        if present.any() and not numbers.isna().any() and not text:
+            values = np.full(len(uniques), np.nan)
+            values[present] = numbers.to_numpy(dtype=float)
+            integral = present.all() and pd.api.types.is_integer_dtype(numbers.infer_objects().dtype)
+            typed[column] = values[codes].astype(np.int64) if integral else values[codes]
+        else:
+            typed[column] = uniques[codes] if len(codes) else np.array([], dtype=object)
+    out = pd.DataFrame(typed, columns=frame.columns)
+    text_columns = [c for c in out.columns if not pd.api.types.is_numeric_dtype(out[c])]
+    return out.astype(dict.fromkeys(text_columns, object))
 
 
 def _manifest(study: Study, directory: Path, context: ReportContext) -> dict:

@@ -90,55 +90,74 @@ def _translations(texts: dict[str, str], languages) -> dict:
         for lang, text in texts.items() if lang != "en" and lang in languages]}
 
 
-def questionnaire_response(record, study: Study, successor_id=None) -> dict:
-    """One diary record; `successor_id`: the record that superseded it (None when current)."""
-    instrument = study.rules.instrument(record.instrument)
-    items = []
-    for answer in sorted(record.answers, key=lambda a: a["item"]):
-        item = instrument.item(answer["item"])
-        if item.kind == "nrs":
-            value = {"valueInteger": answer["score"]}
-        else:
-            option = answer.get("option") or _option_of(item, answer["score"])
-            value = {"valueCoding": {"code": str(option), "display": item.label_of(option, "en")}}
-        items.append({"linkId": item.id, "answer": [value]})
-    resource = {
-        "resourceType": "QuestionnaireResponse",
-        "id": str(record.id),
-        "questionnaire": f"{questionnaire_url(study, record.instrument)}|{questionnaire_version(study)}",
-        "status": "amended" if successor_id else "completed",
-        "subject": {"identifier": {"system": subject_system(study), "value": record.participant.usubjid}},
-        "authored": record.submitted_at.isoformat(timespec="seconds"),
-        "extension": [
-            {"url": extension_url("diary-date"), "valueDate": record.diary_date.isoformat()},
-            {"url": extension_url("timepoint"), "valueCode": record.timepoint},
-        ],
-        "item": items,
-    }
-    if successor_id:
-        resource["extension"].append({"url": extension_url("superseded-by"),
-                                      "valueReference": {"reference": f"QuestionnaireResponse/{successor_id}"}})
-    if record.supersedes_id:
-        resource["extension"].append({"url": extension_url("supersedes"),
-                                      "valueReference": {"reference": f"QuestionnaireResponse/{record.supersedes_id}"}})
-    return resource
+class Responses:
+    """Turns diary records (selectors.fhir_records rows) into QuestionnaireResponses of one study.
 
+    Everything that is the same for every record (canonical URLs, item codes, option
+    labels) is worked out once: a trial has a response per diary submission.
+    """
 
-def _option_of(item, score: int) -> int:
-    return next(o.number for o in item.options if o.score == score)
+    def __init__(self, study: Study):
+        rules = study.rules
+        version = questionnaire_version(study)
+        self.questionnaire = {code: f"{questionnaire_url(study, code)}|{version}"
+                              for code in ("ITCH_NRS", "PROMIS_SD8B")}
+        self.items = {(code, item.number): item for code in self.questionnaire
+                      for item in rules.instrument(code).items}
+        self.system = subject_system(study)
+        self.urls = {name: extension_url(name) for name in ("diary-date", "timepoint", "superseded-by", "supersedes")}
+        self.answers: dict[tuple, dict] = {}
+
+    def response(self, record: dict) -> dict:
+        """`record`: id, usubjid, instrument, timepoint, diary_date, answers, submitted_at, supersedes_id and
+        successor_id (the record that superseded it; None when current)."""
+        instrument = record["instrument"]
+        urls = self.urls
+        extensions = [{"url": urls["diary-date"], "valueDate": record["diary_date"].isoformat()},
+                      {"url": urls["timepoint"], "valueCode": record["timepoint"]}]
+        if record["successor_id"]:
+            extensions.append({"url": urls["superseded-by"],
+                               "valueReference": {"reference": f"QuestionnaireResponse/{record['successor_id']}"}})
+        if record["supersedes_id"]:
+            extensions.append({"url": urls["supersedes"],
+                               "valueReference": {"reference": f"QuestionnaireResponse/{record['supersedes_id']}"}})
+        return {
+            "resourceType": "QuestionnaireResponse",
+            "id": str(record["id"]),
+            "questionnaire": self.questionnaire[instrument],
+            "status": "amended" if record["successor_id"] else "completed",
+            "subject": {"identifier": {"system": self.system, "value": record["usubjid"]}},
+            "authored": record["submitted_at"].isoformat(timespec="seconds"),
+            "extension": extensions,
+            "item": [self._answer(instrument, a) for a in sorted(record["answers"], key=lambda a: a["item"])],
+        }
+
+    def _answer(self, instrument: str, answer: dict) -> dict:
+        key = (instrument, answer["item"], answer.get("option"), answer["score"])
+        cached = self.answers.get(key)
+        if cached is None:
+            item = self.items[(instrument, answer["item"])]
+            if item.kind == "nrs":
+                value = {"valueInteger": answer["score"]}
+            else:
+                option = answer.get("option") or next(o.number for o in item.options if o.score == answer["score"])
+                value = {"valueCoding": {"code": str(option), "display": item.label_of(option, "en")}}
+            cached = self.answers[key] = {"linkId": item.id, "answer": [value]}
+        return cached
 
 
 def bundle(study: Study, records, *, bundle_type: str = "collection", links=None, total=None) -> dict:
-    """A Bundle of the study's Questionnaires and a QuestionnaireResponse per record.
-
-    `records` carry `successor_id` (None for current records), as selectors.fhir_records gives them.
-    """
-    resources = [*questionnaires(study),
-                 *(questionnaire_response(r, study, r.successor_id) for r in records)]
+    """A Bundle of the study's Questionnaires and a QuestionnaireResponse per record (selectors.fhir_records)."""
+    writer = Responses(study)
+    resources = [*questionnaires(study), *(writer.response(r) for r in records)]
     result = {"resourceType": "Bundle", "type": bundle_type}
     if total is not None:
         result["total"] = total
     if links:
         result["link"] = [{"relation": relation, "url": url} for relation, url in links.items() if url]
-    result["entry"] = [{"fullUrl": f"{base_url()}/{r['resourceType']}/{r['id']}", "resource": r} for r in resources]
+    result["entry"] = [entry(r) for r in resources]
     return result
+
+
+def entry(resource: dict) -> dict:
+    return {"fullUrl": f"{base_url()}/{resource['resourceType']}/{resource['id']}", "resource": resource}

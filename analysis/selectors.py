@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pandas as pd
-from django.db.models import Exists, OuterRef, Prefetch, Subquery
+from django.db.models import Exists, F, OuterRef, Prefetch, Subquery
 
 from analysis.inputs import DIARY_COLUMNS, PARTICIPANT_COLUMNS, VISIT_COLUMNS, Inputs
 from diaries.models import DiaryRecord, Participant, Randomization, Study, TreatmentEvent, Visit
@@ -81,12 +81,14 @@ def _participants_frame(study: Study, *, unblinded: bool) -> pd.DataFrame:
 
 
 def qs_records(study: Study):
-    """Current diary records with what SDTM QS needs beyond the input files."""
+    """Current diary records with what SDTM QS needs beyond the input files, as tuples:
+    USUBJID, zone, first application, instrument, timepoint, diary date, answers, submitted at."""
     return (
         DiaryRecord.objects.current()
         .filter(participant__study=study)
-        .select_related("participant")
         .order_by("participant__usubjid", "submitted_at", "instrument")
+        .values_list("participant__usubjid", "participant__zone", "participant__first_application_at", "instrument",
+                     "timepoint", "diary_date", "answers", "submitted_at")
     )
 
 
@@ -95,9 +97,10 @@ def fhir_records(study: Study):
     successor = DiaryRecord.objects.filter(supersedes=OuterRef("pk")).values("id")[:1]
     return (
         DiaryRecord.objects.filter(participant__study=study)
-        .annotate(successor_id=Subquery(successor))
-        .select_related("participant")
+        .annotate(successor_id=Subquery(successor), usubjid=F("participant__usubjid"))
         .order_by("participant__usubjid", "diary_date", "instrument", "timepoint", "submitted_at", "id")
+        .values("id", "usubjid", "instrument", "timepoint", "diary_date", "answers", "submitted_at", "supersedes_id",
+                "successor_id")
     )
 
 

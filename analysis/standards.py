@@ -111,7 +111,7 @@ def write_dataset_json(directory: Path, *, study: str, metadata_version: str, cr
     """qs.json and adqs.json (Dataset-JSON 1.1) from the transfer's CSV files; returns the names written."""
     written = []
     for dataset in DATASETS:
-        frame = pd.read_csv(directory / f"{dataset.name}.csv", dtype=str, keep_default_na=False)
+        frame = pd.read_csv(directory / f"{dataset.name}.csv", dtype=str, keep_default_na=False, engine="pyarrow")
         header = {
             "datasetJSONCreationDateTime": created_at.isoformat(timespec="seconds"),
             "datasetJSONVersion": DATASET_JSON_VERSION,
@@ -127,14 +127,11 @@ def write_dataset_json(directory: Path, *, study: str, metadata_version: str, cr
             "label": dataset.label,
             "columns": [_column(dataset, v) for v in dataset.variables],
         }
-        columns = [_json_values(frame[v.name], v.type) for v in dataset.variables]
+        columns = [_json_texts(frame[v.name], v.type) for v in dataset.variables]
+        rows = ",\n".join("[" + ",".join(row) + "]" for row in zip(*columns, strict=True))
         target = directory / f"{dataset.name}.json"
-        with target.open("w", encoding="utf-8") as out:
-            # Streamed row by row: qs has a row per item answer (millions at trial scale).
-            out.write(json.dumps(header, ensure_ascii=False)[:-1] + ', "rows": [')
-            for i, row in enumerate(zip(*columns, strict=True)):
-                out.write(("," if i else "") + "\n" + json.dumps(list(row), ensure_ascii=False))
-            out.write("\n]}\n")
+        target.write_text(json.dumps(header, ensure_ascii=False)[:-1] + ', "rows": [\n' + rows + "\n]}\n",
+                          encoding="utf-8")
         written.append(target.name)
     return written
 
@@ -149,17 +146,14 @@ def _column(dataset: Dataset, variable: Variable) -> dict:
     return column
 
 
-def _json_values(text: pd.Series, kind: str) -> list:
-    """Canonical CSV text to JSON values: numbers as numbers, empty as null."""
-    values = text.to_numpy(dtype=object)
-    empty = values == ""
-    if kind == "integer":
-        out = np.where(empty, None, [int(v) if v else 0 for v in values])
-    elif kind == "double":
-        out = np.where(empty, None, [float(v) if v else 0.0 for v in values])
-    else:
-        out = np.where(empty, None, values)
-    return out.tolist()
+def _json_texts(text: pd.Series, kind: str) -> np.ndarray:
+    """Each cell's JSON text: numbers as numbers, empty as null. Encoded once per distinct value
+    (qs has a million rows and a few hundred distinct values per column)."""
+    codes, uniques = pd.factorize(text.to_numpy(dtype=object))
+    convert = {"integer": int, "double": float}.get(kind, str)
+    encoded = np.array([json.dumps(convert(v), ensure_ascii=False) if v != "" else "null" for v in uniques],
+                       dtype=object)
+    return encoded[codes] if len(codes) else np.array([], dtype=object)
 
 
 def write_define_xml(directory: Path, *, study: str, study_name: str, metadata_version: str,
