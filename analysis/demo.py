@@ -44,7 +44,7 @@ def randomize_demo(study: Study) -> int:
                                 user=statistician)
 
 
-def demo_accounts(stdout=None) -> dict[str, str]:
+def demo_accounts(stdout=None, addr: str = "127.0.0.1:8000") -> dict[str, str]:
     """The demo statistician and sponsor with their API tokens, written to var/ and printed."""
     path = Path(settings.VAR_DIR) / TOKENS_FILE
     tokens = {}
@@ -58,7 +58,7 @@ def demo_accounts(stdout=None) -> dict[str, str]:
         stdout.write(f"API tokens (kept in {path}; manage them with `manage.py api_account`):")
         stdout.write(f"  unblinded statistician {STATISTICIAN}: {tokens[STATISTICIAN]}")
         stdout.write(f"  sponsor (blinded)      {SPONSOR}: {tokens[SPONSOR]}")
-        stdout.write("  try: curl -H 'Authorization: Token <token>' http://127.0.0.1:8000/api/v1/exports/")
+        stdout.write(f"  try: curl -H 'Authorization: Token {tokens[STATISTICIAN]}' http://{addr}/api/v1/exports/")
     return tokens
 
 

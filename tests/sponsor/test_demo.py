@@ -19,8 +19,12 @@ def test_the_demo_gives_the_statistician_an_unblinded_three_arm_export(tmp_path,
     study = Study.objects.get(code="TRUE-AD")
     assert demo.randomize_demo(study) == 4  # the demo participants with a Day 1
     # As `make run` does on first start (eprp/management/commands/up.py).
+    printed = io.StringIO()
     call_command("simulate_trial", participants=24, weeks=2, seed=1, quiet=True, output=tmp_path / "sim",
-                 stdout=io.StringIO())  # fmt: skip
+                 stdout=printed)  # fmt: skip
+    # Two weeks in, Week 8 is not yet reached: said so, never printed as 0%.
+    week8 = [line for line in printed.getvalue().splitlines() if line.startswith("ITCH_NRS4_W8")]
+    assert len(week8) == 3 and all(line.endswith("0  not yet reached at the data cut-off") for line in week8)
     demo.randomize_demo(study)
     with_day1 = Participant.objects.filter(study=study, first_application_at__isnull=False)
     assert not with_day1.exclude(pk__in=Randomization.objects.values("participant_id")).exists()
@@ -31,6 +35,7 @@ def test_the_demo_gives_the_statistician_an_unblinded_three_arm_export(tmp_path,
     out = io.StringIO()
     tokens = demo.demo_accounts(stdout=out)
     assert tokens[demo.STATISTICIAN] in out.getvalue() and tokens[demo.SPONSOR] in out.getvalue()
+    assert f"Token {tokens[demo.STATISTICIAN]}' http://127.0.0.1:8000/api/v1/exports/" in out.getvalue()
     assert (settings.VAR_DIR / demo.TOKENS_FILE).read_text().split() == [
         demo.STATISTICIAN, tokens[demo.STATISTICIAN], demo.SPONSOR, tokens[demo.SPONSOR]]
     assert demo.demo_accounts() == tokens  # the same tokens at the next start

@@ -40,7 +40,7 @@ class Command(BaseCommand):
             export = demo.demo_export(study)
             if export is not None:
                 self.stdout.write(f"demo export for the statistician: {export.status}, /api/v1/exports/{export.id}/")
-            demo.demo_accounts(stdout=self.stdout)
+            demo.demo_accounts(stdout=self.stdout, addr=addr)
         var = settings.VAR_DIR
         var.mkdir(parents=True, exist_ok=True)
         python = sys.executable
