@@ -51,7 +51,31 @@ FCM_ERRORS = {
 }
 
 
-class FakeFCM:
+class _LocalServer:
+    """A socketserver on a free loopback port, served by a thread between __enter__ and __exit__."""
+
+    scheme = "http"
+
+    def _serve_with(self, server: socketserver.TCPServer) -> None:
+        self.server = server
+        self.server.daemon_threads = True
+        # A short poll: shutdown() waits up to one poll interval, at every test's teardown.
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakeFCM(_LocalServer):
     """`POST /token` (OAuth2 JWT bearer grant) and `POST /v1/projects/{id}/messages:send`, HTTP/1.1."""
 
     def __init__(self, *, project_id: str, client_email: str, public_key, token_lifetime: int = 3600):
@@ -91,25 +115,11 @@ class FakeFCM:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._serve_with(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
     @property
     def token_uri(self) -> str:
         return self.base_url + "/token"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
 
     def _token(self, body: bytes):
         form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
@@ -208,8 +218,10 @@ PUSH_TYPES = {"alert", "background", "location", "voip", "complication", "filepr
               "pushtotalk"}
 
 
-class FakeAPNs:
+class FakeAPNs(_LocalServer):
     """`POST /3/device/<token>` over HTTP/2 and TLS, answering as APNs does."""
+
+    scheme = "https"
 
     def __init__(self, *, team_id: str, key_id: str, public_key, topic: str):
         self.team_id, self.key_id, self.public_key, self.topic = team_id, key_id, public_key, topic
@@ -244,21 +256,11 @@ class FakeAPNs:
                         fake._sockets.discard(tls)
                     tls.close()
 
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"https://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
+        self._serve_with(socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler))
 
     def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__exit__(*exc)
+        # Connections the client keeps open would otherwise hold their threads until it closes them.
         with self._lock:
             for sock in list(self._sockets):
                 try:

@@ -1,6 +1,7 @@
 """APNs through the local fake (tests/fake_push.py): HTTP/2 over TLS, the provider token, each answer."""
 
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -107,6 +108,15 @@ def test_a_token_apns_finds_expired_is_signed_anew_for_the_retry(fake, client, m
         assert (refused.outcome, refused.code) == (Outcome.TRANSIENT, "ExpiredProviderToken")
         assert client.send(a_push()).outcome == Outcome.SENT
     assert fake.requests[-1]["claims"]["iat"] == int((T0 + timedelta(minutes=61)).timestamp())
+
+
+def test_concurrent_sends_share_one_provider_token(fake, client):
+    """The outbox sends a chunk from several threads: one token for all (a second within 20 minutes is refused)."""
+    with time_machine.travel(T0, tick=False), ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: client.send(a_push()), range(16)))
+    assert [r.outcome for r in results] == [Outcome.SENT] * 16
+    assert len({r["headers"]["authorization"] for r in fake.requests}) == 1
+    assert len({r.provider_id for r in results}) == 16
 
 
 @pytest.mark.parametrize(("status", "reason"), [(410, "Unregistered"), (410, "ExpiredToken"), (400, "BadDeviceToken")])

@@ -1,6 +1,7 @@
 """FCM HTTP v1 through the local fake (tests/fake_push.py): auth, sending, and what each answer means."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -97,6 +98,13 @@ def test_the_access_token_is_cached_until_it_is_about_to_expire(fake, fcm):
     assert claims["iss"] == "push@eprp-demo.iam.gserviceaccount.com" and claims["aud"] == GOOGLE_TOKEN_AUDIENCE
     assert claims["scope"] == "https://www.googleapis.com/auth/firebase.messaging"
     assert claims["iat"] == int((T0 + timedelta(minutes=57)).timestamp()) and claims["exp"] - claims["iat"] == 3600
+
+
+def test_concurrent_sends_share_one_access_token(fake, fcm):
+    with time_machine.travel(T0, tick=False), ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: fcm.send(a_push()), range(16)))
+    assert [r.outcome for r in results] == [Outcome.SENT] * 16
+    assert len(fake.grants) == 1 and {m["bearer"] for m in fake.messages} == {fake.grants[0]["token"]}
 
 
 def test_an_access_token_refused_early_is_replaced_on_the_retry(fake, fcm):
