@@ -90,6 +90,7 @@ class FakeFCM(_LocalServer):
         self.errors: list[str] = []
         self.fail_token: dict[str, str] = {}
         self.retry_after: str | None = None  # sent with QUOTA_EXCEEDED
+        self.token_delay = 0.0  # seconds the token endpoint waits before answering
         self._tokens: dict[str, float] = {}
         self._lock = threading.Lock()
         fake = self
@@ -105,12 +106,15 @@ class FakeFCM(_LocalServer):
                 else:
                     status, payload, headers = fake._send(path, self.headers.get("authorization", ""), body)
                 out = json.dumps(payload).encode()
-                self.send_response(status)
-                for name, value in {"Content-Type": "application/json; charset=UTF-8", **headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
+                try:
+                    self.send_response(status)
+                    for name, value in {"Content-Type": "application/json; charset=UTF-8", **headers}.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
+                except ConnectionError:
+                    self.close_connection = True  # the client gave up waiting (token_delay)
 
             def log_message(self, *args):
                 pass
@@ -122,6 +126,7 @@ class FakeFCM(_LocalServer):
         return self.base_url + "/token"
 
     def _token(self, body: bytes):
+        time.sleep(self.token_delay)
         form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
         if form.get("grant_type") != JWT_BEARER:
             return 400, {"error": "unsupported_grant_type", "error_description": "Invalid grant_type"}, {}

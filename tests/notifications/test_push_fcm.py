@@ -2,6 +2,7 @@
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -172,6 +173,18 @@ def test_fcm_unreachable_is_transient(transport, service_key):
     with time_machine.travel(T0, tick=False):
         result = client.send(a_push())
     assert (result.outcome, result.code) == (Outcome.TRANSIENT, "network")
+
+
+def test_a_token_endpoint_that_does_not_answer_is_transient(fake, service_key):
+    fake.token_delay = 1.0
+    environ = {"FCM_SERVICE_ACCOUNT_JSON": key_json(service_key), "FCM_API_BASE": fake.base_url,
+               "FCM_TOKEN_URI": fake.token_uri}
+    client = FcmTransport(replace(FcmConfig.from_environ(environ), timeout=0.2))
+    with time_machine.travel(T0, tick=False):
+        result = client.send(a_push())
+    client.close()
+    assert (result.outcome, result.code) == (Outcome.TRANSIENT, "auth-network")
+    assert "timed out" in result.detail and not fake.requests
 
 
 def test_a_key_the_token_endpoint_refuses_fails_without_sending(fake, transport):

@@ -90,7 +90,7 @@ class FcmTransport:
                 dict(config.service_account), scopes=[SCOPE])
         except (ValueError, KeyError) as exc:
             raise PushConfigError(f"FCM service account key: {exc}") from None
-        self._auth_request = AuthRequest(requests.Session())
+        self._auth_request = _TokenRequest(requests.Session(), timeout=config.timeout)
         self._lock = threading.Lock()
         self._http = http or httpx.Client(http2=True, timeout=config.timeout)
         self._url = f"{config.api_base}/v1/projects/{config.project_id}/messages:send"
@@ -133,6 +133,18 @@ class FcmTransport:
         if result.code == "UNAUTHENTICATED":
             self._forget_token(token)  # revoked or expired early: fetch a new one on the retry
         return result
+
+
+class _TokenRequest(AuthRequest):
+    """google-auth's requests transport with our timeout: its own default is 120 s, a send thread's eternity."""
+
+    def __init__(self, session: requests.Session, *, timeout: float):
+        super().__init__(session)
+        self.timeout = timeout
+
+    def __call__(self, url, method="GET", body=None, headers=None, timeout=None, **kwargs):
+        return super().__call__(url, method=method, body=body, headers=headers, timeout=timeout or self.timeout,
+                                **kwargs)
 
 
 def fcm_message(message: Push, ttl: int) -> dict:
