@@ -166,10 +166,15 @@ class FakeFCM(_LocalServer):
         try:
             message = json.loads(body)["message"]
         except (ValueError, KeyError, TypeError):
-            return self._error("INVALID_ARGUMENT", "Invalid JSON payload received.")
+            return 400, {"error": {"code": 400, "message": "Invalid JSON payload received.",
+                                   "status": "INVALID_ARGUMENT"}}, {}
         problem = _fcm_problem(message)
         if problem:
-            return self._error("INVALID_ARGUMENT", problem)
+            field, description = problem
+            # A malformed message: the detail is a BadRequest naming the field, not an FcmError.
+            return 400, {"error": {"code": 400, "message": description, "status": "INVALID_ARGUMENT", "details": [
+                {"@type": "type.googleapis.com/google.rpc.BadRequest",
+                 "fieldViolations": [{"field": field, "description": description}]}]}}, {}
         with self._lock:
             code = self.fail_token.get(message["token"]) or (self.errors.pop(0) if self.errors else None)
             if code is None:
@@ -185,16 +190,17 @@ class FakeFCM(_LocalServer):
             {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": code}]}}, headers
 
 
-def _fcm_problem(message: dict) -> str:
-    """What FCM's validation would refuse in this message (INVALID_ARGUMENT), or ""."""
+def _fcm_problem(message: dict) -> tuple[str, str] | None:
+    """(field, description) of what FCM's validation would refuse in this message, or None."""
     if not isinstance(message.get("token"), str) or not message["token"]:
-        return "Recipient of the message is not set."
-    if any(not isinstance(v, str) for v in (message.get("data") or {}).values()):
-        return "Invalid value at 'message.data': values must be strings"
+        return "message", "Recipient of the message is not set."
+    for i, value in enumerate((message.get("data") or {}).values()):
+        if not isinstance(value, str):
+            return f"message.data[{i}].value", f"Invalid value at 'message.data[{i}].value' (TYPE_STRING), {value}"
     ttl = (message.get("android") or {}).get("ttl", "0s")
     if not (isinstance(ttl, str) and ttl.endswith("s") and ttl[:-1].replace(".", "", 1).isdigit()):
-        return "Invalid value at 'message.android.ttl' (type.googleapis.com/google.protobuf.Duration)"
-    return ""
+        return "message.android.ttl", "Invalid value at 'message.android.ttl' (type.googleapis.com/google.protobuf.Duration)"
+    return None
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:

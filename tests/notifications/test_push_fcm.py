@@ -118,12 +118,13 @@ def test_an_access_token_refused_early_is_replaced_on_the_retry(fake, fcm):
     assert len(fake.grants) == 2
 
 
-def test_an_unregistered_token_is_dead(fake, fcm):
-    fake.fail_token[TOKEN] = "UNREGISTERED"
+@pytest.mark.parametrize(("code", "status"), [("UNREGISTERED", "404"), ("INVALID_ARGUMENT", "400")])
+def test_a_token_fcm_no_longer_accepts_is_dead(fake, fcm, code, status):
+    fake.fail_token[TOKEN] = code  # INVALID_ARGUMENT: "The registration token is not a valid FCM registration token"
     with time_machine.travel(T0, tick=False):
         result = fcm.send(a_push())
-    assert (result.outcome, result.code) == (Outcome.DEAD_TOKEN, "UNREGISTERED")
-    assert "404" in result.detail and not fake.messages
+    assert (result.outcome, result.code) == (Outcome.DEAD_TOKEN, code)
+    assert status in result.detail and not fake.messages
 
 
 def test_a_404_from_a_wrong_project_is_not_taken_for_a_dead_token(transport, service_key):
@@ -144,7 +145,7 @@ def test_rate_limits_and_outages_are_transient(fake, fcm, code):
         assert fcm.send(a_push()).outcome == Outcome.SENT  # the retry goes through
 
 
-@pytest.mark.parametrize("code", ["INVALID_ARGUMENT", "SENDER_ID_MISMATCH", "THIRD_PARTY_AUTH_ERROR"])
+@pytest.mark.parametrize("code", ["SENDER_ID_MISMATCH", "THIRD_PARTY_AUTH_ERROR"])
 def test_errors_no_retry_fixes_are_permanent(fake, fcm, code):
     fake.errors.append(code)
     with time_machine.travel(T0, tick=False):
@@ -157,8 +158,9 @@ def test_a_message_fcm_finds_malformed_is_permanent(fake, fcm):
                 data={"n": 1})  # FCM data values must be strings
     with time_machine.travel(T0, tick=False):
         result = fcm.send(push)
+    # The same INVALID_ARGUMENT as a bad token, but about the message: the device stays active.
     assert (result.outcome, result.code) == (Outcome.PERMANENT, "INVALID_ARGUMENT")
-    assert "message.data" in result.detail
+    assert "message.data[0].value" in result.detail
 
 
 def test_a_push_past_its_window_is_not_sent(fake, fcm):

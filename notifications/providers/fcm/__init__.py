@@ -175,18 +175,25 @@ def classify(status: int, content: bytes, retry_after: str | None = None) -> Pus
         return push.sent(str(body.get("name", "")))
     error = body.get("error") if isinstance(body, dict) else None
     error = error if isinstance(error, dict) else {}
-    code = next((d.get("errorCode") for d in error.get("details") or []
-                 if isinstance(d, dict) and d.get("@type", "").endswith("google.firebase.fcm.v1.FcmError")), None)
+    details = [d for d in error.get("details") or [] if isinstance(d, dict)]
+    code = next((d.get("errorCode") for d in details if d.get("@type", "").endswith("fcm.v1.FcmError")), None)
     code = code or error.get("status") or str(status)
-    detail = f"fcm {status} {code}: {error.get('message', '')}".strip()
-    # Only FCM's own UNREGISTERED kills a token: a bare 404 can also be a wrong project or URL,
-    # and deactivating every device for a configuration mistake cannot be undone by the site.
-    if code == "UNREGISTERED":
+    message = str(error.get("message", ""))
+    detail = f"fcm {status} {code}: {message}".strip()
+    # Only FCM's own word kills a token: a bare 404 can also be a wrong project or URL, and
+    # deactivating every device for a configuration mistake cannot be undone by the site.
+    # UNREGISTERED: the app instance is gone. INVALID_ARGUMENT is also what a malformed
+    # message gets, but then with a google.rpc.BadRequest detail naming the field; a token
+    # FCM does not accept comes with an FcmError detail and says so (FCM's error-code page).
+    if code == "UNREGISTERED" or (
+        code == "INVALID_ARGUMENT" and "registration token" in message
+        and not any(d.get("@type", "").endswith("google.rpc.BadRequest") for d in details)
+    ):
         return push.dead_token(code, detail)
     if code in TRANSIENT_CODES or status == 429 or status >= 500:
         return push.transient(code, detail, retry_after=push.retry_after_seconds(retry_after))
     if status == 401 and code == "UNAUTHENTICATED":
         return push.transient(code, detail)  # our access token: the caller fetches a new one
-    # INVALID_ARGUMENT (a malformed message or token), SENDER_ID_MISMATCH (a token of another
+    # INVALID_ARGUMENT (a malformed message), SENDER_ID_MISMATCH (a token of another
     # project), THIRD_PARTY_AUTH_ERROR (the project's APNs key rejected): no retry fixes these.
     return push.permanent(code, detail)
