@@ -1,5 +1,6 @@
 """APNs through the local fake (tests/fake_push.py): HTTP/2 over TLS, the provider token, each answer."""
 
+import json
 import ssl
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from notifications.providers import apns
 from notifications.providers.apns import ApnsConfig, ApnsTransport
 from notifications.providers.push import Outcome, Push, PushConfigError
 from tests.fake_push import FakeAPNs
+from tests.notifications.test_push_texts import assert_neutral, every_push
 
 T0 = datetime(2026, 3, 9, 0, 0, tzinfo=UTC)  # 19:00 in Chicago (CDT)
 WINDOW_CLOSES = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)  # 03:00 in Chicago
@@ -85,6 +87,17 @@ def test_a_push_goes_over_http2_with_the_alert_headers(fake, client):
                 "thread-id": "diary-2026-03-08"},
         "kind": "diary", "link": "eprp://diary/2026-03-08",
     }
+
+
+def test_every_prompt_leaves_for_apns_with_neutral_text_only(fake, client, rules):
+    """What reaches Apple's servers, read off the wire: path, apns-* headers and payload."""
+    pushes = every_push(rules, token=TOKEN)
+    with time_machine.travel(T0, tick=False):
+        assert {client.send(push).outcome for push in pushes} == {Outcome.SENT}
+    assert len(fake.requests) == len(pushes)
+    for request in fake.requests:
+        headers = {k: v for k, v in request["headers"].items() if k not in (":path", "authorization")}
+        assert_neutral(json.dumps([headers, request["payload"]], ensure_ascii=False))
 
 
 def test_the_provider_token_is_kept_then_signed_anew_before_an_hour(fake, client):

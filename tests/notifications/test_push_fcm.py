@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from notifications.providers.fcm import FcmConfig, FcmTransport
 from notifications.providers.push import Outcome, Push, PushConfigError
 from tests.fake_push import GOOGLE_TOKEN_AUDIENCE, FakeFCM
+from tests.notifications.test_push_texts import assert_neutral, every_push
 
 T0 = datetime(2026, 3, 9, 0, 0, tzinfo=UTC)  # 19:00 in Chicago (CDT), the evening prompt
 WINDOW_CLOSES = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)  # 03:00 in Chicago
@@ -82,6 +83,16 @@ def test_a_push_is_sent_with_the_window_close_as_expiry(fake, fcm):
     assert message["android"]["collapse_key"] == message["android"]["notification"]["tag"] == "diary-2026-03-08"
     assert message["apns"]["headers"] == {"apns-push-type": "alert", "apns-collapse-id": "diary-2026-03-08",
                                           "apns-expiration": str(int(WINDOW_CLOSES.timestamp()))}
+
+
+def test_every_prompt_leaves_for_fcm_with_neutral_text_only(fake, fcm, rules):
+    """What reaches Google's servers, read off the wire: the lock-screen text, a deep link, expiry and collapse."""
+    pushes = every_push(rules, token=TOKEN)
+    with time_machine.travel(T0, tick=False):
+        assert {fcm.send(push).outcome for push in pushes} == {Outcome.SENT}
+    assert len(fake.messages) == len(pushes)
+    for sent in fake.messages:
+        assert_neutral(json.dumps(sent["message"], ensure_ascii=False).replace(TOKEN, ""))
 
 
 def test_the_access_token_is_cached_until_it_is_about_to_expire(fake, fcm):
