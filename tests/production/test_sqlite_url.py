@@ -34,29 +34,32 @@ def test_sqlite_via_database_url_gets_the_embedded_defaults(tmp_path):
 
 
 def test_a_reader_that_then_writes_waits_instead_of_failing(tmp_path):
-    """Two quick posts: one transaction reads then writes while another writes in between.
+    """Two quick posts: one transaction reads, another writes meanwhile, then the first writes.
 
     With deferred transactions the first one's write fails at once with "database is
-    locked" (its read snapshot is stale, or the two lock each other out); with IMMEDIATE
-    the second waits for the first (busy timeout) and both commit.
+    locked" (the two lock each other out, or in WAL its read snapshot is stale); with
+    IMMEDIATE the second waits for the first (busy timeout) and both commit.
     """
     env = environment(EPRP_VAR_DIR=str(tmp_path), DATABASE_URL=f"sqlite:///{tmp_path}/named.sqlite3",
                       DJANGO_SETTINGS_MODULE="eprp.settings")
-    setup = "import django; django.setup(); from django.db import connection; "
+    setup = (f"import django, os, time; django.setup(); from django.db import connection, transaction; "
+             f"flag = lambda name: os.path.join({str(tmp_path)!r}, name)\n")
     created = run(["-c", setup + "connection.cursor().execute('CREATE TABLE t (x int)')"], env)
     assert created.returncode == 0, created.stderr
-    first = subprocess.Popen([sys.executable, "-c", setup + (
-        "import time; from django.db import transaction\n"
+    reader = setup + (
         "with transaction.atomic():\n"
         "    connection.cursor().execute('SELECT count(*) FROM t').fetchone()\n"
-        "    print('reading', flush=True); time.sleep(1.5)\n"
-        "    connection.cursor().execute('INSERT INTO t VALUES (1)')\n")],
-        cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert first.stdout.readline().strip() == "reading"
-    second = run(["-c", setup + (
-        "from django.db import transaction\n"
+        "    open(flag('reading'), 'w').close()\n"
+        "    deadline = time.monotonic() + 2\n"  # the writer commits meanwhile, unless it must wait for us
+        "    while not os.path.exists(flag('written')) and time.monotonic() < deadline: time.sleep(0.05)\n"
+        "    connection.cursor().execute('INSERT INTO t VALUES (1)')\n")
+    writer = setup + (
+        "while not os.path.exists(flag('reading')): time.sleep(0.05)\n"
         "with transaction.atomic():\n"
-        "    connection.cursor().execute('INSERT INTO t VALUES (2)')\n")], env)
-    _, first_errors = first.communicate(timeout=60)
-    assert first.returncode == 0, first_errors  # not "database is locked"
-    assert second.returncode == 0, second.stderr
+        "    connection.cursor().execute('INSERT INTO t VALUES (2)')\n"
+        "open(flag('written'), 'w').close()\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for code in (reader, writer)]
+    results = [(proc.communicate(timeout=120)[1], proc.returncode) for proc in procs]
+    for errors, returncode in results:
+        assert returncode == 0, errors  # not "database is locked"
