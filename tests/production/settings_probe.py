@@ -7,19 +7,11 @@ import sys
 
 from django.conf import settings
 
-# A complete production environment (nothing here is connected to).
-PRODUCTION = {
-    "EPRP_MODE": "production",
-    "SECRET_KEY": "kJ8#vQ2$mX9!pL4&nR7*wT1@zB6^cF3%hY5(dG0)sA-eU_iO+Wq7zN3rV8yH2jD5tK9gP4",
-    "FIELD_ENCRYPTION_KEY": "q2HsYq5eD2Ym0o0mmb0tDq0eD1b6Pf7WQm6n5c4Xk1o=",
-    "DATABASE_URL": "postgres://eprp_app@127.0.0.1:5432/eprp",
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
-    "PUBLIC_BASE_URL": "https://eprp.example.org",
-    "ALLOWED_HOSTS": "eprp.example.org",
-    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-    "TWILIO_AUTH_TOKEN": "token",
-    "TWILIO_MESSAGING_SERVICE_SID": "MG" + "0" * 32,
-}
+from tests.test_configuration_checks import GOOD
+
+# A complete production environment (nothing here is connected to), with a key random enough
+# for `check --deploy`.
+PRODUCTION = GOOD | {"SECRET_KEY": "kJ8#vQ2$mX9!pL4&nR7*wT1@zB6^cF3%hY5(dG0)sA-eU_iO+Wq7zN3rV8yH2jD5tK9gP4"}
 # Variables of the test run itself that must not leak into the probed configuration.
 _CLEARED = set(PRODUCTION) | {"EMAIL_URL", "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD",
                               "EMAIL_USE_TLS", "EMAIL_USE_SSL", "EMAIL_TIMEOUT", "CACHE_URL", "NUM_PROXIES",
