@@ -100,3 +100,12 @@ def test_the_grant_refuses_a_role_that_owns_tables_or_is_the_owner(app_role):
         cursor.execute(f'CREATE TABLE eprp_stray (x int); ALTER TABLE eprp_stray OWNER TO "{app_role}"')
     with pytest.raises(CommandError, match="owns tables"):
         call_command("grant_app_role", app_role)
+
+
+def test_the_triggers_refuse_even_the_owner(rows):
+    """The app role is refused by its grants; the triggers (inbound texts' included) refuse anyone else's UPDATE."""
+    for table in APPEND_ONLY:
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET id = id")
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table}")
