@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from . import admin_views, audit, patient_auth, roles, selectors, services
+from . import admin_views, alerts, audit, errors, participants, patient_auth, roles, selectors
 from .admin_scoping import ScopedInline, SiteScopedAdmin
 from .models import (
     Alert,
@@ -300,10 +300,7 @@ class ParticipantAdmin(SiteScopedAdmin):
             try:
                 if do(participant) is not False:
                     done += 1
-            except admin_views.NotAvailableYet as exc:
-                self.message_user(request, f"Not available yet in this build: {exc}.", messages.ERROR)
-                return
-            except services.ServiceError as exc:
+            except errors.ServiceError as exc:
                 self.message_user(request, f"{participant.usubjid}: {exc}", messages.ERROR)
         self.message_user(request, done_message.format(n=done), messages.SUCCESS if done else messages.WARNING)
 
@@ -319,12 +316,12 @@ class ParticipantAdmin(SiteScopedAdmin):
 
     @admin.action(description="Pause SMS (opt out, on the site's word)", permissions=["manage"])
     def pause_sms(self, request, queryset):
-        self._each(request, queryset, lambda p: services.record_sms_consent(
+        self._each(request, queryset, lambda p: participants.record_sms_consent(
             participant=p, opted_in=False, actor=request.user, source="site"), "SMS paused for {n} participant(s).")
 
     @admin.action(description="Resume SMS (opt in, on the site's word)", permissions=["manage"])
     def resume_sms(self, request, queryset):
-        self._each(request, queryset, lambda p: services.record_sms_consent(
+        self._each(request, queryset, lambda p: participants.record_sms_consent(
             participant=p, opted_in=True, actor=request.user, source="site"), "SMS resumed for {n} participant(s).")
 
     @admin.action(description="Resend today's diary reminder", permissions=["manage"])
@@ -479,7 +476,7 @@ class AlertAdmin(SiteScopedAdmin):
     def acknowledge(self, request, queryset):
         done = 0
         for alert in queryset.filter(status=AlertStatus.OPEN):
-            services.acknowledge_alert(alert=alert, user=request.user)
+            alerts.acknowledge_alert(alert=alert, user=request.user)
             done += 1
         self.message_user(request, f"{done} alert(s) acknowledged.", messages.SUCCESS if done else messages.WARNING)
 

@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from . import charts, selectors, services, windows
+from . import alerts, charts, diary, errors, participants, selectors, windows
 from .admin_scoping import scoped_choices
 from .models import AgeGroup, DiaryRecord, Participant, Site
 
@@ -115,12 +115,12 @@ def enroll(model_admin, request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            participant = services.enroll_participant(
+            participant = participants.enroll_participant(
                 study=data["site"].study, site_number=data["site"].number, usubjid=data["usubjid"].strip(),
                 phone=data["phone"], zone=data["zone"], language=data["language"],
                 runin_start=data["runin_start"], age_group=data["age_group"], actor=request.user,
             )
-        except services.ServiceError as exc:
+        except errors.ServiceError as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"{participant.usubjid} enrolled.")
@@ -143,9 +143,9 @@ def record_day1(model_admin, request, object_id):
         # The form gives a wall-clock time in the server's zone; it means the participant's.
         at = timezone.make_naive(local, timezone.get_current_timezone()) if timezone.is_aware(local) else local
         try:
-            services.record_first_application(participant=participant, at=at.replace(tzinfo=zone),
+            participants.record_first_application(participant=participant, at=at.replace(tzinfo=zone),
                                               actor=request.user, reason=form.cleaned_data["reason"].strip())
-        except services.ServiceError as exc:
+        except errors.ServiceError as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Day 1 of {participant.usubjid} recorded.")
@@ -163,9 +163,9 @@ def record_visit(model_admin, request, object_id):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            services.record_visit(participant=participant, week=data["week"], visit_date=data["visit_date"],
+            participants.record_visit(participant=participant, week=data["week"], visit_date=data["visit_date"],
                                   actor=request.user, reason=data["reason"].strip())
-        except services.ServiceError as exc:
+        except errors.ServiceError as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Week {data['week']} visit of {participant.usubjid} recorded.")
@@ -186,9 +186,9 @@ def correct_record(model_admin, request, object_id):
     form = CorrectionForm(request.POST or None, record=record)
     if request.method == "POST" and form.is_valid():
         try:
-            new = services.correct_record(record=record, answers=form.answers(), user=request.user,
+            new = diary.correct_record(record=record, answers=form.answers(), user=request.user,
                                           reason=form.cleaned_data["reason"])
-        except services.ServiceError as exc:
+        except errors.ServiceError as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, "Corrected: the new record supersedes the original, which stays visible.")
@@ -205,8 +205,8 @@ def close_alert(model_admin, request, object_id):
     form = CloseAlertForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.close_alert(alert=alert, user=request.user, note=form.cleaned_data["note"])
-        except services.ServiceError as exc:
+            alerts.close_alert(alert=alert, user=request.user, note=form.cleaned_data["note"])
+        except errors.ServiceError as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, "Alert closed.")
@@ -263,15 +263,11 @@ def compliance_csv(participants) -> HttpResponse:
 # --- messages to participants (the SMS side is built in notifications) -------------------
 
 
-class NotAvailableYet(Exception):
-    """The SMS piece this action needs is not in this build yet."""
-
-
 def send_diary_link(participant: Participant) -> bool:
     """Queue an SMS with a fresh signed link to the web diary; False when the participant can't be texted."""
-    from notifications import services as sms
+    from notifications import outbox
 
-    return sms.send_diary_link(participant=participant) is not None
+    return outbox.send_diary_link(participant=participant) is not None
 
 
 def resend_reminder(participant: Participant) -> bool:
@@ -280,9 +276,6 @@ def resend_reminder(participant: Participant) -> bool:
     The prompt must go through notifications (it moves the conversation state so the
     answer that follows is read as tonight's diary): `send_prompt_now` is asked of it.
     """
-    from notifications import services as sms
+    from notifications import inbound
 
-    send_prompt_now = getattr(sms, "send_prompt_now", None)
-    if send_prompt_now is None:
-        raise NotAvailableYet("resending a reminder needs notifications.services.send_prompt_now")
-    return send_prompt_now(participant=participant, kind="reminder") is not None
+    return inbound.send_prompt_now(participant=participant, kind="reminder") is not None

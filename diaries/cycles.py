@@ -114,7 +114,7 @@ class _Open:
 
     def close(self, number: int, recurrence: Event | None, n: int, as_of: date | None) -> Cycle:
         cleared_on = self.cleared.event_date if self.cleared else None
-        stop_on = cleared_on + timedelta(days=n) if cleared_on else None
+        stop_on = stop_day(cleared_on, n) if cleared_on else None
         recurred_on = recurrence.event_date if recurrence else None
         # The day treatment stopped: a report of stopping, else the protocol's stop day once reached.
         candidates = []
@@ -152,3 +152,23 @@ class _Open:
             days_on_treatment=days_on,
             days_off_treatment=days_off,
         )
+
+
+def open_cycle_cleared_on(events: Iterable[Event], stop_after_days: int) -> date | None:
+    """The clearance date of the open cycle, if lesions are reported clear now (and not back since)."""
+    events = list(events)
+    if not events:
+        return None
+    open_cycle = derive_cycles(events, stop_after_days=stop_after_days)[-1]
+    return open_cycle.cleared_on if open_cycle.recurred_on is None else None
+
+
+def keep_treating_until(events: Iterable[Event], rules) -> date | None:
+    """The stop day of the open cycle: its first clearance D + `stop_treatment_after_days`."""
+    cleared_on = open_cycle_cleared_on(events, rules.stop_treatment_after_days)
+    return stop_day(cleared_on, rules.stop_treatment_after_days) if cleared_on else None
+
+
+def stop_day(cleared_on: date, stop_after_days: int) -> date:
+    """CLEAR on D: keep applying until D + N and stop that day."""
+    return cleared_on + timedelta(days=stop_after_days)

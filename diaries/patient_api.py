@@ -35,7 +35,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import audit, patient_auth, services, windows
+from . import audit, patient_auth, treatment, windows
+from .diary import Reason, Recorded, Refused, current_record, submit_diary
+from .errors import DiaryNotOpen
 from .models import (
     AppSubmission,
     Channel,
@@ -49,7 +51,7 @@ from .models import (
     TreatmentEvent,
     TreatmentEventKind,
 )
-from .web import FLOWS, daily_status, h12_status
+from .today import FLOWS, daily_status, h12_status
 from .web_texts import LANGUAGES, format_date, t
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{8,255}$")
@@ -59,7 +61,7 @@ TAG = "patient"
 # --- errors --------------------------------------------------------------------------------------
 
 
-class Refused(exceptions.APIException):
+class Conflict(exceptions.APIException):
     """A request the diary rules refuse (HTTP 409), with when to try again if that is known."""
 
     status_code = status.HTTP_409_CONFLICT
@@ -101,7 +103,7 @@ def patient_exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    if isinstance(exc, Refused):
+    if isinstance(exc, Conflict):
         response.data = {"errors": [{"field": None, "code": exc.error_code, "message": str(exc.detail)}],
                          "next_window_opens": exc.next_window_opens}
         return response
@@ -510,7 +512,7 @@ class PatientToday(serializers.Serializer):
 
 def _answer_set(p: Participant, code: str, timepoint: str, diary_date: date, closes_at, lang: str) -> dict:
     inst = p.study.rules.instrument(code)
-    current = services.current_record(p, code, timepoint, diary_date)
+    current = current_record(p, code, timepoint, diary_date)
     items = []
     for item in inst.items:
         options = ([{"number": k, "label": str(k)} for k in item.choices] if item.kind == "nrs" else
@@ -532,12 +534,6 @@ def _answer_set(p: Participant, code: str, timepoint: str, diary_date: date, clo
     }
 
 
-def _spread_pending(p: Participant) -> bool:
-    # The same recurrence services.report_spread would answer.
-    return TreatmentEvent.objects.filter(participant=p, kind=TreatmentEventKind.RECURRED, superseded_by__isnull=True,
-                                         new_or_extensive__isnull=True).exists()
-
-
 def _reports_state(p: Participant, lang: str) -> dict | None:
     if p.phase != Phase.LONG_TERM:
         return None
@@ -547,7 +543,7 @@ def _reports_state(p: Participant, lang: str) -> dict | None:
         "kinds": [{"kind": "cleared", "label": t(lang, "skin_clear"), "questions": []},
                   {"kind": "recurred", "label": t(lang, "skin_back"), "questions": questions},
                   {"kind": "spread", "label": t(lang, "skin_back"), "questions": questions}],
-        "spread_answer_pending": _spread_pending(p),
+        "spread_answer_pending": treatment.spread_answer_pending(p),
     }
 
 
@@ -628,8 +624,8 @@ def _replay_or_perform(request, p: Participant, endpoint: str, fingerprint: dict
     """Run `perform` once per Idempotency-Key and participant; a retry gets the stored response.
 
     The participant's row lock serialises two copies of one request arriving together; the
-    unique key is the backstop. Only successes are stored: a refused request wrote nothing,
-    so trying it again is harmless.
+    unique key is the backstop. Only successes are stored: a refused request recorded
+    nothing (its refusal is audited), so trying it again is harmless.
     """
     key = _idempotency_key(request)
     request_hash = hashlib.sha256(json.dumps([endpoint, fingerprint], sort_keys=True, default=str).encode()).hexdigest()
@@ -638,19 +634,35 @@ def _replay_or_perform(request, p: Participant, endpoint: str, fingerprint: dict
             Participant.objects.select_for_update().filter(pk=p.pk).first()
             prior = AppSubmission.objects.filter(participant=p, idempotency_key=key).first()
             if prior is None:
-                code, body = perform()
-                AppSubmission.objects.create(participant=p, idempotency_key=key, endpoint=endpoint,
-                                             request_hash=request_hash, status_code=code, response=body,
-                                             created_at=timezone.now())
-                return Response(body, status=code)
+                outcome = perform()
+                if isinstance(outcome, Refused):
+                    refused = outcome  # committed with its audit event; raised below, outside the transaction
+                else:
+                    code, body = outcome
+                    AppSubmission.objects.create(participant=p, idempotency_key=key, endpoint=endpoint,
+                                                 request_hash=request_hash, status_code=code, response=body,
+                                                 created_at=timezone.now())
+                    return Response(body, status=code)
     except IntegrityError:
         # The same key committed by a parallel copy of this request between our check and insert.
         prior = AppSubmission.objects.filter(participant=p, idempotency_key=key).first()
         if prior is None:
             raise
+    if prior is None:
+        raise _refusal(refused, p)
     if prior.endpoint != endpoint or prior.request_hash != request_hash:
         raise KeyReused()
     return Response(prior.response, status=prior.status_code, headers={"Idempotent-Replayed": "true"})
+
+
+def _refusal(refused: Refused, p: Participant) -> exceptions.APIException:
+    """A refused diary as the API says it: 400 naming each field, or 409 with when to try again."""
+    if refused.reason == Reason.INVALID_ANSWER:
+        fields: dict[str, list] = {}
+        for problem in refused.problems:
+            fields.setdefault(problem.field, []).append(exceptions.ErrorDetail(problem.message, problem.code))
+        return exceptions.ValidationError(fields)
+    return Conflict(refused.reason, refused.message, _iso(refused.next_opens_at, p.zone))
 
 
 # --- answers -------------------------------------------------------------------------------------
@@ -692,28 +704,6 @@ class PatientAnswerSetRecorded(PatientRecordOut):
     messages = serializers.ListField(child=serializers.CharField(), help_text="Confirmation to show, localized.")
 
 
-def answer_errors(p: Participant, instrument: str, timepoint: str, answers: dict) -> list[dict]:
-    """Every problem of an answer set against the study configuration, each naming its field."""
-    inst = p.study.rules.instrument(instrument)
-    if timepoint not in inst.timepoints:
-        return [{"field": "timepoint", "code": "not_collected",
-                 "message": f"{instrument} is collected at {', '.join(inst.timepoints)}."}]
-    errors, numbers = [], {it.number: it for it in inst.items}
-    for key, option in answers.items():
-        item = numbers.get(int(key)) if key.isascii() and key.isdigit() and len(key) < 4 else None
-        if item is None:
-            errors.append({"field": f"answers.{key}", "code": "unknown_item",
-                           "message": f"{instrument} has items {min(numbers)}..{max(numbers)}."})
-        elif option not in item.choices:
-            errors.append({"field": f"answers.{key}", "code": "out_of_range", "message":
-                           f"Must be a whole number {item.choices.start}..{item.choices.stop - 1}."})
-    given = {int(k) for k in answers if k.isascii() and k.isdigit() and len(k) < 4}
-    # A diary is answered whole, as in the web diary: a correction must not drop items.
-    errors += [{"field": f"answers.{n}", "code": "required", "message": "Every item needs an answer."}
-               for n in sorted(set(numbers) - given)]
-    return errors
-
-
 def _record_out(r: DiaryRecord, p: Participant, lang: str) -> dict:
     inst = p.study.rules.instrument(r.instrument)
     return {
@@ -724,20 +714,6 @@ def _record_out(r: DiaryRecord, p: Participant, lang: str) -> dict:
         "answers": [{"item": a["item"], "option": a["option"],
                      "label": inst.item(a["item"]).label_of(a["option"], lang)} for a in r.answers],
     }
-
-
-def _refusal(p: Participant, exc: Exception, timepoint: str, now: datetime) -> Refused:
-    """The 409 for a refused answer, with when it could be answered next."""
-    rules = p.study.rules
-    nxt = getattr(exc, "next_opens_at", None)
-    if timepoint == Timepoint.H12 and p.first_application_at is not None:
-        w = windows.h12_window(p.first_application_at, rules)
-        nxt = w.opens if now < w.opens else None
-    if isinstance(exc, windows.OutsideWindow):
-        return Refused("outside_window", str(exc), _iso(nxt, p.zone))
-    if timepoint == Timepoint.DAILY and p.phase == Phase.RUNIN and windows.local(now, p.zone).date() < p.runin_start:
-        nxt = windows.wall_clock(p.runin_start, rules.window_opens, p.zone)
-    return Refused("diary_not_open", str(exc), _iso(nxt, p.zone))
 
 
 class AnswersView(PatientAPIView):
@@ -779,41 +755,30 @@ class AnswersView(PatientAPIView):
         p, lang = self.participant, self.lang
         data = _valid(PatientAnswerSetRequest, request.data)
         _idempotency_key(request)
-        errors = answer_errors(p, data["instrument"], data["timepoint"], data["answers"])
-        if errors:
-            return Response({"errors": errors}, status=status.HTTP_400_BAD_REQUEST)
-        answers = {int(k): v for k, v in data["answers"].items()}
+        answers = {data["instrument"]: data["answers"]}
         client_time = data.get("client_time")
-        now = timezone.now()
 
         def perform():
-            record = services.record_answers(participant=p, instrument=data["instrument"], answers=answers,
-                                             channel=Channel.APP, timepoint=data["timepoint"], submitted_at=now)
-            return status.HTTP_201_CREATED, self.recorded(p, record, lang, client_time)
+            result = submit_diary(participant=p, channel=Channel.APP, timepoint=data["timepoint"], answers=answers,
+                                  at=timezone.now())
+            if isinstance(result, Refused):
+                return result  # audited by submit_diary, not kept as this key's response
+            return status.HTTP_201_CREATED, self.recorded(p, result, lang, client_time)
 
-        fingerprint = {"instrument": data["instrument"], "timepoint": data["timepoint"], "answers": answers}
-        try:
-            return _replay_or_perform(request, p, "answers", fingerprint, perform)
-        except (windows.OutsideWindow, services.DiaryNotOpen) as exc:
-            # Nothing was written; ENDPOINTS.md section 1 keeps the refused attempt in the log.
-            audit.log(actor=p, action="diary.refused", obj=p, at=now,
-                      after={"instrument": data["instrument"], "timepoint": data["timepoint"],
-                             "channel": Channel.APP, "reason": str(exc), "answers": answers,
-                             "client_time": client_time})
-            raise _refusal(p, exc, data["timepoint"], now) from exc
-        except services.ServiceError as exc:
-            raise exceptions.ValidationError({"answers": [exceptions.ErrorDetail(str(exc), "invalid")]}) from exc
+        fingerprint = {"instrument": data["instrument"], "timepoint": data["timepoint"], "answers": data["answers"]}
+        return _replay_or_perform(request, p, "answers", fingerprint, perform)
 
     @staticmethod
-    def recorded(p: Participant, record: DiaryRecord, lang: str, client_time) -> dict:
+    def recorded(p: Participant, result: Recorded, lang: str, client_time) -> dict:
+        record = result.records[0]
         if record.timepoint == Timepoint.H12:
             closes, messages = windows.h12_window(p.first_application_at, p.study.rules).closes, [t(lang, "h12_saved")]
         else:
             closes = windows.window_bounds(record.diary_date, p.zone, windows.Window.of(p.study.rules))[1]
-            key = "done_corrected" if record.supersedes_id else "done_saved"
+            key = "done_corrected" if result.corrected else "done_saved"
             messages = [t(lang, key, date=format_date(record.diary_date, lang))]
         return _record_out(record, p, lang) | {
-            "corrected": record.supersedes_id is not None, "closes_at": _iso(closes, p.zone),
+            "corrected": result.corrected, "closes_at": _iso(closes, p.zone),
             "client_time": client_time.isoformat() if client_time else None, "messages": messages,
         }
 
@@ -953,40 +918,37 @@ class ReportsView(PatientAPIView):
         client_time = data.get("client_time")
 
         def perform():
-            with transaction.atomic():
-                if kind == "cleared":
-                    event = services.record_treatment_event(participant=p, kind=TreatmentEventKind.CLEARED,
-                                                            channel=Channel.APP)
-                else:
-                    if kind == "recurred":
-                        event = services.record_treatment_event(participant=p, kind=TreatmentEventKind.RECURRED,
-                                                                channel=Channel.APP)
-                    if new_areas is not None:
-                        event = services.report_spread(participant=p, channel=Channel.APP,
-                                                       new_or_extensive=new_areas or extensive,
-                                                       new_areas=new_areas, extensive=extensive)
-            return status.HTTP_201_CREATED, self.recorded(p, event, kind, lang, client_time)
+            now = timezone.now()
+            if kind == "cleared":
+                report = treatment.report_clearance(participant=p, channel=Channel.APP, at=now)
+            elif kind == "recurred":
+                report = treatment.report_recurrence(participant=p, channel=Channel.APP, at=now, new_areas=new_areas,
+                                                     extensive=extensive)
+            else:
+                report = treatment.answer_spread(participant=p, channel=Channel.APP, at=now,
+                                                 new_or_extensive=new_areas or extensive, new_areas=new_areas,
+                                                 extensive=extensive)
+            return status.HTTP_201_CREATED, self.recorded(p, report, lang, client_time)
 
         fingerprint = {"kind": kind, "new_areas": new_areas, "extensive": extensive}
         try:
             return _replay_or_perform(request, p, "reports", fingerprint, perform)
-        except services.DiaryNotOpen as exc:
-            raise Refused("diary_not_open", str(exc)) from exc
-        except services.ServiceError as exc:
-            raise Refused("no_recurrence", str(exc)) from exc
+        except DiaryNotOpen as exc:
+            raise Conflict("diary_not_open", str(exc)) from exc
+        except treatment.NoRecurrence as exc:
+            raise Conflict("no_recurrence", str(exc)) from exc
 
     @staticmethod
-    def recorded(p: Participant, event: TreatmentEvent, kind: str, lang: str, client_time) -> dict:
-        until, call = None, bool(event.new_areas or event.extensive or event.new_or_extensive)
-        if kind == "cleared":
-            until = event.event_date + timedelta(days=p.study.rules.stop_treatment_after_days)
-            messages = [t(lang, "skin_clear_saved", date=format_date(until, lang))]
+    def recorded(p: Participant, report: treatment.TreatmentReport, lang: str, client_time) -> dict:
+        if report.event.kind == TreatmentEventKind.CLEARED:
+            messages = [t(lang, "skin_clear_saved", date=format_date(report.keep_treating_until, lang))]
         else:
             messages = [t(lang, "skin_back_saved")]
-            if call:
+            if report.site_will_call:
                 messages.append(t(lang, "site_will_call", site=p.site.name, phone=p.site.phone))
-        return _report_out(event, p) | {
-            "spread_answer_pending": _spread_pending(p), "keep_treating_until": _day(until), "site_will_call": call,
+        return _report_out(report.event, p) | {
+            "spread_answer_pending": report.spread_answer_pending,
+            "keep_treating_until": _day(report.keep_treating_until), "site_will_call": report.site_will_call,
             "client_time": client_time.isoformat() if client_time else None, "messages": messages,
         }
 

@@ -121,7 +121,7 @@ def request_code(*, phone: str, ip: str) -> None:
     Raises RateLimited, counted alike for enrolled and unknown numbers. A number that is no
     valid phone number is simply not enrolled: the same silence, the same limits.
     """
-    from notifications.services import can_text, queue_message
+    from notifications.outbox import can_text, queue_message
     from notifications.texts import render
 
     started = time.monotonic()

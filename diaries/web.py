@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,8 +22,10 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import audit, links, services, windows
-from .models import Channel, DiaryRecord, Participant, Phase, Timepoint, TreatmentEvent, TreatmentEventKind
+from . import links, treatment, windows
+from .diary import Reason, Recorded, answer_problems, refuse_diary, submit_diary
+from .models import Channel, DiaryRecord, Participant, Phase, Timepoint, TreatmentEvent
+from .today import FLOWS, DailyStatus, Flow, H12Status, daily_status, h12_status
 from .web_texts import (
     LANGUAGES,
     city_of,
@@ -196,57 +197,6 @@ def logged_out(request):
                  lines=[t(lang, "logged_out")])
 
 
-# --- status of the diary right now ------------------------------------------------------------
-
-
-@dataclass
-class DailyStatus:
-    state: str  # open, done, closed, not_started, ended, over
-    diary_date: object = None
-    closes_at: datetime | None = None
-    next_opens_at: datetime | None = None
-
-
-def daily_status(p: Participant, now: datetime) -> DailyStatus:
-    """Where today's diary stands, by the same rule the services apply to a submission."""
-    try:
-        d = services.diary_date_for(p, "ITCH_NRS", Timepoint.DAILY, now)
-    except windows.OutsideWindow as exc:
-        return DailyStatus("closed", next_opens_at=exc.next_opens_at)
-    except services.DiaryNotOpen:
-        if p.phase == Phase.LONG_TERM:
-            return DailyStatus("ended")
-        if p.phase in (Phase.COMPLETED, Phase.WITHDRAWN) or p.discontinued_on:
-            return DailyStatus("over")
-        return DailyStatus("not_started", diary_date=p.runin_start)
-    closes = windows.window_bounds(d, p.zone, windows.Window.of(p.study.rules))[1]
-    done = all(services.current_record(p, code, Timepoint.DAILY, d) is not None
-               for code in FLOWS["today"].instruments)
-    return DailyStatus("done" if done else "open", diary_date=d, closes_at=closes)
-
-
-@dataclass
-class H12Status:
-    state: str  # not_yet, open, done, closed
-    opens_at: datetime
-    closes_at: datetime
-
-
-def h12_status(p: Participant, now: datetime) -> H12Status | None:
-    """The 12-hour assessment, shown from the first application until its window closes."""
-    if p.first_application_at is None or p.phase in (Phase.COMPLETED, Phase.WITHDRAWN):
-        return None
-    w = windows.h12_window(p.first_application_at, p.study.rules)
-    if now < p.first_application_at:
-        return None
-    if now < w.opens:
-        return H12Status("not_yet", w.opens, w.closes)
-    if now > w.closes:
-        return H12Status("closed", w.opens, w.closes)
-    done = services.current_record(p, "ITCH_NRS", Timepoint.H12, p.day1) is not None
-    return H12Status("done" if done else "open", w.opens, w.closes)
-
-
 # --- home -----------------------------------------------------------------------------------
 
 
@@ -292,24 +242,6 @@ def _h12_lines(visit: Visit, s: H12Status) -> list[str]:
 
 
 # --- question flows: today's diary and the 12-hour assessment ---------------------------------
-
-
-@dataclass(frozen=True)
-class Flow:
-    slug: str
-    timepoint: str
-    instruments: tuple[str, ...]
-
-    def steps(self, p: Participant) -> list[tuple[str, object]]:
-        """(instrument code, item) per screen, in the order of the diary."""
-        rules = p.study.rules
-        return [(code, item) for code in self.instruments for item in rules.instrument(code).items]
-
-
-FLOWS = {
-    "today": Flow("today", Timepoint.DAILY, ("ITCH_NRS", "PROMIS_SD8B")),
-    "12h": Flow("12h", Timepoint.H12, ("ITCH_NRS",)),
-}
 
 
 def _flow_open(visit: Visit, flow: Flow) -> tuple[bool, object]:
@@ -394,13 +326,19 @@ def flow_step(request, visit: Visit, flow: str, n: str):
     if first_open is not None and n > first_open:
         # No skipping ahead: every item is seen, in order.
         return redirect("diary:flow_step", flow=flow, n=first_open)
-    _code, item = steps[n - 1]
+    code, item = steps[n - 1]
     returning = request.GET.get("return") == "review" or request.POST.get("return") == "review"
     error = None
     if request.method == "POST":
         raw = request.POST.get("answer", "")
-        value = int(raw) if raw.lstrip("-").isdigit() else None
-        if value is not None and value in item.choices:
+        value = int(raw) if raw.lstrip("-").isdigit() else raw
+        given = {code: {item.number: value}}
+        problems = answer_problems(visit.rules, flow_.timepoint, given, partial=True) if raw else ["no answer"]
+        if raw and problems:
+            # An answer the instrument does not have (a forged form): refused and audited like any channel's.
+            refuse_diary(participant=visit.participant, channel=Channel.WEB, timepoint=flow_.timepoint, answers=given,
+                         at=visit.now, reason=Reason.INVALID_ANSWER, message=problems[0].message)
+        if not problems:
             state["answers"][str(n)] = value
             _save_flow_state(request, flow_, state)
             if returning or n == len(steps):
@@ -457,30 +395,18 @@ def flow_submit(request, visit: Visit, flow: str):
     by_instrument: dict[str, dict[int, int]] = {}
     for n, (code, item) in enumerate(steps, start=1):
         by_instrument.setdefault(code, {})[item.number] = saved["answers"][str(n)]
-    now = timezone.now()
-    try:
-        # Both instruments or neither: a diary is one submission for the patient.
-        with transaction.atomic():
-            records = [
-                services.record_answers(participant=p, instrument=code, answers=answers, channel=Channel.WEB,
-                                        timepoint=flow_.timepoint, submitted_at=now)
-                for code, answers in by_instrument.items()
-            ]
-    except (windows.OutsideWindow, services.DiaryNotOpen) as exc:
-        # The services write nothing for a refused answer; ENDPOINTS.md section 1 keeps the attempt in the log.
-        audit.log(actor=p, action="diary.refused", obj=p, at=now,
-                  after={"timepoint": flow_.timepoint, "channel": Channel.WEB, "reason": str(exc),
-                         "answers": {code: a for code, a in by_instrument.items()}})
+    result = submit_diary(participant=p, channel=Channel.WEB, timepoint=flow_.timepoint, answers=by_instrument,
+                          at=timezone.now())
+    if not isinstance(result, Recorded):
         _save_flow_state(request, flow_, None)
         lines = [t(visit.lang, "refused_closed")]
-        next_opens = getattr(exc, "next_opens_at", None)
-        if next_opens:
-            lines.append(t(visit.lang, "next_opens", when=visit.when(next_opens)))
+        if result.next_opens_at:
+            lines.append(t(visit.lang, "next_opens", when=visit.when(result.next_opens_at)))
         return _page(request, "diary/message.html", visit.lang, status=409, visit=visit,
                      title=t(visit.lang, "refused_title"), lines=lines, home_link=True)
     _save_flow_state(request, flow_, None)
-    request.session[SESSION_DONE] = {"flow": flow, "date": records[0].diary_date.isoformat(),
-                                     "corrected": any(r.supersedes_id for r in records)}
+    request.session[SESSION_DONE] = {"flow": flow, "date": result.diary_date.isoformat(),
+                                     "corrected": result.corrected}
     return redirect("diary:flow_done", flow=flow)
 
 
@@ -523,11 +449,9 @@ def _long_term_only(view):
 def skin_clear(request, visit: Visit):
     lang = visit.lang
     if request.method == "POST":
-        event = services.record_treatment_event(participant=visit.participant, kind=TreatmentEventKind.CLEARED,
-                                                channel=Channel.WEB)
-        until = event.event_date + timedelta(days=visit.rules.stop_treatment_after_days)
-        request.session[SESSION_DONE] = {"flow": "skin", "lines": [t(lang, "skin_clear_saved",
-                                                                     date=format_date(until, lang))]}
+        report = treatment.report_clearance(participant=visit.participant, channel=Channel.WEB, at=timezone.now())
+        request.session[SESSION_DONE] = {"flow": "skin", "lines": [
+            t(lang, "skin_clear_saved", date=format_date(report.keep_treating_until, lang))]}
         return redirect("diary:skin_done")
     return _page(request, "diary/skin_clear.html", lang, visit=visit, title=t(lang, "skin_clear_confirm"))
 
@@ -548,12 +472,10 @@ def skin_back(request, visit: Visit):
         if not errors:
             new_areas, extensive = values["new_areas"] == "yes", values["extensive"] == "yes"
             p = visit.participant
-            with transaction.atomic():
-                services.record_treatment_event(participant=p, kind=TreatmentEventKind.RECURRED, channel=Channel.WEB)
-                services.report_spread(participant=p, channel=Channel.WEB, new_or_extensive=new_areas or extensive,
-                                       new_areas=new_areas, extensive=extensive)
+            report = treatment.report_recurrence(participant=p, channel=Channel.WEB, at=timezone.now(),
+                                                 new_areas=new_areas, extensive=extensive)
             lines = [t(lang, "skin_back_saved")]
-            if new_areas or extensive:
+            if report.site_will_call:
                 lines.append(t(lang, "site_will_call", site=p.site.name, phone=p.site.phone))
             request.session[SESSION_DONE] = {"flow": "skin", "lines": lines}
             return redirect("diary:skin_done")

@@ -11,13 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-
-class OutsideWindow(Exception):
-    """A submission outside the diary window: refused, never diary data."""
-
-    def __init__(self, message: str, next_opens_at: datetime | None = None):
-        super().__init__(message)
-        self.next_opens_at = next_opens_at
+from .errors import OutsideWindow
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ the webhook see simulated time exactly as they see real time. Prompts are planne
 dispatched by the same functions the beat schedule runs; the outbox sends through the
 locmem transport; simulated patients read what they were sent and answer with signed
 Twilio webhooks through Django's request handling (some use the web diary's service
-instead); site staff record Day 1, visits and discontinuations through the services.
+instead); site staff record Day 1, visits and discontinuations through diaries.participants.
 
 Patients follow trajectories by arm, built to separate as the TRuE-AD studies did:
 vehicle improves a little, 0.75% clearly, 1.5% most, with a small drop within 12
@@ -32,13 +32,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
-from diaries import services, windows
-from diaries.models import Alert, DiaryRecord, Participant, Phase, Randomization, Study
+from diaries import participants, windows
+from diaries.diary import Recorded, submit_diary
+from diaries.models import Alert, Channel, DiaryRecord, Participant, Phase, Randomization, Study, Timepoint
 from eprp import simclock
 from notifications import dispatch, scheduling, tasks
 from notifications.models import InboundMessage, OutboundMessage, OutboundStatus, PromptStatus, ScheduledPrompt
@@ -170,7 +170,7 @@ class Simulation:
             self.patients[p.usubjid] = p
 
     def _enroll(self, p: SimPatient):
-        participant = services.enroll_participant(
+        participant = participants.enroll_participant(
             study=self.study, site_number=p.site, usubjid=p.usubjid, phone=p.phone, zone=p.zone,
             language=p.language, runin_start=p.runin_start, actor="system:simulation",
         )
@@ -345,7 +345,8 @@ class Simulation:
             if today == day1 and local.hour >= 10 and not p.day1_done:
                 participant = Participant.objects.get(pk=p.participant_id)
                 if participant.first_application_at is None and participant.phase == Phase.RUNIN:
-                    services.record_first_application(participant=participant, at=now, actor="user:site-coordinator")
+                    participants.record_first_application(participant=participant, at=now,
+                                                          actor="user:site-coordinator")
                 p.day1_done = True
             if local.hour == 11:
                 self._visits_and_ends(p, today, day1)
@@ -373,16 +374,16 @@ class Simulation:
             p.ended = True
             return
         if week is not None:
-            services.record_visit(participant=participant, week=week, visit_date=today,
+            participants.record_visit(participant=participant, week=week, visit_date=today,
                                   actor="user:site-coordinator")
         if ending:
-            services.discontinue_participant(participant=participant, on=today, actor="user:site-coordinator",
+            participants.discontinue_participant(participant=participant, on=today, actor="user:site-coordinator",
                                              reason="withdrew consent (simulated)")
             p.ended = True
             return
         if week8:
             if participant.phase == Phase.VEHICLE_CONTROLLED:
-                services.change_phase(participant=participant, phase=Phase.LONG_TERM, actor="user:site-coordinator",
+                participants.change_phase(participant=participant, phase=Phase.LONG_TERM, actor="user:site-coordinator",
                                       reason="Week 8 visit: long-term period")
             p.week8_done = True  # long-term now, or never in the vehicle-controlled period: nothing more at Week 8
 
@@ -498,7 +499,7 @@ class Simulation:
         return options
 
     def _web_diary(self, p: SimPatient, at: datetime):
-        """Some patients use the web diary: the same services the web views call."""
+        """Some patients use the web diary: the same use case the web views call."""
         self.seq += 1
         heapq.heappush(self.replies, Reply(at, self.seq, p.usubjid, "\x00web"))
 
@@ -604,16 +605,11 @@ class Simulation:
 
 
 def record_web_diary(participant_id, itch: int, options: list[int]) -> bool:
-    """A web diary submission through the services the web views call; False if refused."""
+    """A web diary submission through the use case the web views call; False if refused."""
     participant = Participant.objects.get(pk=participant_id)
-    try:
-        with transaction.atomic():
-            services.record_answers(participant=participant, instrument="ITCH_NRS", answers={1: itch}, channel="web")
-            services.record_answers(participant=participant, instrument="PROMIS_SD8B",
-                                    answers={i + 1: o for i, o in enumerate(options)}, channel="web")
-    except (services.ServiceError, windows.OutsideWindow):
-        return False
-    return True
+    result = submit_diary(participant=participant, channel=Channel.WEB, timepoint=Timepoint.DAILY, at=timezone.now(),
+                          answers={"ITCH_NRS": {1: itch}, "PROMIS_SD8B": {i + 1: o for i, o in enumerate(options)}})
+    return isinstance(result, Recorded)
 
 
 _worker_client: Client | None = None

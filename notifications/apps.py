@@ -7,14 +7,14 @@ class NotificationsConfig(AppConfig):
 
     def ready(self):
         # The diary services call these after commit; diaries never imports notifications.
-        from diaries import services
+        from diaries import diary, participants, treatment
 
         from . import scheduling
 
         for hooks, hook in (
-            (services.after_answer_hooks, scheduling.cancel_done_diary_prompts),
-            (services.after_participant_change_hooks, scheduling.replan_after_change),
-            (services.after_treatment_hooks, scheduling.replan_after_treatment),
+            (diary.after_answer_hooks, scheduling.cancel_done_diary_prompts),
+            (participants.after_participant_change_hooks, scheduling.replan_after_change),
+            (treatment.after_treatment_hooks, scheduling.replan_after_treatment),
         ):
             if hook not in hooks:
                 hooks.append(hook)

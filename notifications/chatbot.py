@@ -3,9 +3,9 @@
     handle(state, text, ctx) -> Result      an inbound text
     start(kind, ctx, state=None) -> Result  a proactive prompt the scheduler sends
 
-No database, no clock, no Django models: the webhook service reads the conversation
+No database, no clock, no Django models: notifications.inbound reads the conversation
 row (under a row lock), builds a `Context`, calls `handle`, applies `Result.effects`
-through diaries.services, stores `Result.state` back and sends `Result.reply`
+through diaries (`submit_diary`, the treatment reports), stores `Result.state` back and sends `Result.reply`
 ("" means send nothing). Everything the bot needs to know about the world (time,
 windows, what is already recorded) comes in `Context`; everything it wants done
 goes out as effects.
@@ -29,8 +29,9 @@ Conversation state (JSON, stored on the conversation row):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
+from diaries import cycles
 from diaries.study_config import Instrument, Item, StudyConfig
 from notifications import parsing, texts
 
@@ -95,6 +96,19 @@ class RecordAnswers:
     timepoint: str  # "DAILY" | "H12"
     diary_date: date | None  # None for H12: the service dates it
     answers: dict[int, int]
+
+
+@dataclass(frozen=True)
+class AnswerRefused:
+    """An answer the bot itself refuses (a number outside the window, out of range): audited once.
+
+    The same record of a refused diary as the web and the app leave; `answers` holds what
+    the text was read as ({} when it could not be read as an answer).
+    """
+
+    reason: str  # "outside_window" | "invalid_answer" (diaries.diary.Reason)
+    timepoint: str
+    answers: dict[str, dict[int, int]]
 
 
 @dataclass(frozen=True)
@@ -441,6 +455,7 @@ class _Bot:
         if reading.kind != "number":
             return self.reask("itch_reask", "unclear", **self.itch_range())
         if reading.value not in item.choices:
+            self.effects.append(AnswerRefused("invalid_answer", "DAILY", {ITCH: {item.number: reading.value}}))
             return self.reask("itch_out_of_range", "out_of_range", **self.itch_range())
         value = reading.value
         self.effects.append(RecordAnswers(ITCH, "DAILY", self.ctx.diary_date, {item.number: value}))
@@ -470,6 +485,8 @@ class _Bot:
         many = parsing.read_numbers(norm) if value is None else None
         if many is not None and len(many) == len(items):
             if not all(v in it.choices for v, it in zip(many, items, strict=True)):
+                given = {it.number: v for it, v in zip(items, many, strict=True)}
+                self.effects.append(AnswerRefused("invalid_answer", "DAILY", {PROMIS: given}))
                 top = max(len(it.choices) for it in items)
                 return self.reask("promis_all_out_of_range", "out_of_range", n=len(items), max=top)
             self.s["promis"] = {str(it.number): v for it, v in zip(items, many, strict=True)}
@@ -481,6 +498,7 @@ class _Bot:
             if reading.kind != "number":
                 return self.reask("promis_reask", "unclear", options=self.options_text(item), n=len(items))
             if reading.value not in item.choices:
+                self.effects.append(AnswerRefused("invalid_answer", "DAILY", {PROMIS: {item.number: reading.value}}))
                 return self.reask("promis_out_of_range", "out_of_range", options=self.options_text(item))
             value = reading.value
         self.s["promis"][str(item.number)] = value
@@ -511,6 +529,7 @@ class _Bot:
         if reading.kind != "number":
             return self.reask("itch_reask", "unclear", **self.itch_range())
         if reading.value not in item.choices:
+            self.effects.append(AnswerRefused("invalid_answer", "H12", {ITCH: {item.number: reading.value}}))
             return self.reask("itch_out_of_range", "out_of_range", **self.itch_range())
         self.effects.append(RecordAnswers(ITCH, "H12", None, {item.number: reading.value}))
         reply = self.t("h12_thanks", itch=reading.value)
@@ -538,6 +557,8 @@ class _Bot:
         if c.phase not in DIARY_PHASES:
             return self.idle_reply("no_diary")
         if diary is None:
+            answers = {ITCH: {self.itch_item.number: reading.value}} if reading.kind == "number" else {}
+            self.effects.append(AnswerRefused("outside_window", "DAILY", answers))
             return self.outside_window()
         if self.s["thanked"] and self.s["date"] == diary:
             # A number right after the thank-you corrects the itch score (it is the first
@@ -572,7 +593,7 @@ class _Bot:
             self.to_idle()
             # The first clearance of a cycle dates it: a second CLEAR keeps that stop day,
             # and after the stop day (the weekly check-in answered CLEAR) there is nothing to apply.
-            until = (c.cleared_on or today) + timedelta(days=self.rules.stop_treatment_after_days)
+            until = cycles.stop_day(c.cleared_on or today, self.rules.stop_treatment_after_days)
             if until <= today:
                 return self.t("still_clear")
             return self.t("clear", until=self.date_text(until))
@@ -628,7 +649,7 @@ class _Bot:
             return self.t("lesion_checkin", program=program)
         if kind == "stop_treatment":
             return self.t("stop_treatment", program=program)
-        until = c.now_local.date() + timedelta(days=self.rules.stop_treatment_after_days)
+        until = cycles.stop_day(c.now_local.date(), self.rules.stop_treatment_after_days)
         return self.t("keep_treating", program=program, until=self.date_text(until))
 
     def start_diary(self, kind: str) -> str:

@@ -6,7 +6,7 @@ One beat task a minute runs `dispatch_due_prompts`. Each batch is one transactio
    running at the same time takes the next rows instead of waiting for these;
 2. lock the participants' conversations (in participant order, so two ticks never
    deadlock), read consent and phase again under those locks, build every chatbot
-   context of the batch in a few queries (`services.build_contexts`), ask the chatbot for each
+   context of the batch in a few queries (`context.build_contexts`), ask the chatbot for each
    prompt's text with the stored state;
 3. insert the outbound messages in one statement, mark every prompt sent (with its
    message), skipped (with the reason) or deferred (out of quiet hours) in one
@@ -32,8 +32,10 @@ from django.utils import timezone
 
 from diaries.models import Participant, Phase, Study
 
-from . import chatbot, scheduling, services
+from . import chatbot, scheduling
+from .context import build_contexts
 from .models import Conversation, OutboundMessage, PromptKind, PromptStatus, ScheduledPrompt
+from .outbox import enqueue_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,7 @@ def dispatch_batch(*, now: datetime, batch_size: int = BATCH_SIZE) -> DispatchSt
             ready.append(prompt)
         else:
             outcomes[prompt.pk] = outcome
-    contexts = services.build_contexts([participants[p.participant_id] for p in ready], now)
+    contexts = build_contexts([participants[p.participant_id] for p in ready], now)
     messages: list[OutboundMessage] = []
     for prompt in ready:
         conversation = conversations[prompt.participant_id]
@@ -116,7 +118,7 @@ def dispatch_batch(*, now: datetime, batch_size: int = BATCH_SIZE) -> DispatchSt
     if done != len(prompts):
         raise LostClaim(f"{len(prompts) - done} of {len(prompts)} prompts were no longer pending")
     _save_states([conversations[pid] for pid in {m.participant_id for m in messages}])
-    services.enqueue_after_commit([m.pk for m in messages])
+    enqueue_after_commit([m.pk for m in messages])
     for outcome, _ in outcomes.values():
         setattr(stats, outcome, getattr(stats, outcome) + 1)
     return stats

@@ -43,7 +43,7 @@ from django.db import connection, transaction
 from django.db.models import Case, Max, Q, Value, When
 from django.utils import timezone
 
-from diaries import cycles, services, windows
+from diaries import alerts, cycles, windows
 from diaries.models import (
     Alert,
     AlertKind,
@@ -530,7 +530,7 @@ def alert_missed_diaries(*, now: datetime | None = None) -> int:
         if key in known:
             continue
         participant = Participant.objects.select_related("site", "study").get(pk=pid)
-        alert = services.raise_alert(
+        alert = alerts.raise_alert(
             participant=participant, kind=AlertKind.MISSED_DIARIES, key=key,
             detail=f"No diary for {length} days in a row since {first.isoformat()}.",
         )

@@ -1,38 +1,19 @@
-"""Celery tasks: thin, take ids, safe to run twice."""
+"""Celery tasks: thin, take ids, safe to run twice. The outbox's send tasks live beside their service."""
 
 from celery import shared_task
 
-from . import dispatch, scheduling, services
-
-
-@shared_task(bind=True, max_retries=services.MAX_ATTEMPTS, acks_late=True)
-def send_message(self, message_id: str) -> str:
-    status = services.send_message(message_id)
-    if status == "retry":
-        # Transient provider error: back off 30 s, 60 s, 120 s, ... (seconds, not days: no long ETAs on Redis).
-        raise self.retry(countdown=30 * 2**self.request.retries)
-    return status
-
-
-@shared_task(acks_late=True)
-def send_messages(message_ids: list[str]) -> dict:
-    """A chunk of a dispatch batch; a message that needs another try gets its own retrying task."""
-    results: dict[str, int] = {}
-    for message_id, status in services.send_messages(message_ids).items():
-        if status == "retry":
-            send_message.apply_async((str(message_id),), countdown=30)
-        results[status] = results.get(status, 0) + 1
-    return results
+from . import dispatch, outbox, scheduling
+from .outbox import send_message_task, send_messages_task  # noqa: F401 - registered for autodiscovery
 
 
 @shared_task
 def requeue_stuck_messages() -> int:
-    return services.requeue_stuck_messages()
+    return outbox.requeue_stuck_messages()
 
 
 @shared_task
 def fail_stranded_messages() -> int:
-    return services.fail_stranded_messages()
+    return outbox.fail_stranded_messages()
 
 
 @shared_task

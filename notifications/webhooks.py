@@ -9,7 +9,8 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from . import services
+from .inbound import Inbound, receive_sms
+from .outbox import record_delivery_status
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,10 @@ def _refuse(request):
 def inbound(request):
     if not signature_is_valid(request):
         return _refuse(request)
-    inbound = services.Inbound.from_params(request.POST)
+    inbound = Inbound.from_params(request.POST)
     if not inbound.message_sid or not inbound.sender:
         return HttpResponseBadRequest("MessageSid and From are required")
-    reply = services.receive_sms(inbound=inbound)
+    reply = receive_sms(inbound=inbound)
     twiml = MessagingResponse()
     if reply:
         twiml.message(reply)
@@ -50,7 +51,7 @@ def inbound(request):
 def status(request, message_id):
     if not signature_is_valid(request):
         return _refuse(request)
-    services.record_delivery_status(
+    record_delivery_status(
         message_id=message_id,
         status=request.POST.get("MessageStatus", ""),
         error_code=request.POST.get("ErrorCode", ""),

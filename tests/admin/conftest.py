@@ -12,9 +12,9 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from diaries import roles, services
+from diaries import alerts, participants, roles
 from diaries.models import AlertKind, Randomization
-from tests.conftest import CHICAGO, enroll
+from tests.conftest import CHICAGO, answer, enroll, report_treatment
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -79,17 +79,17 @@ def site_a_data(study, alice, bob, dora):
     from notifications.models import InboundMessage, OutboundMessage, ScheduledPrompt
 
     now = timezone.now()
-    record = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 6}, channel="sms",
-                                     submitted_at=datetime(2026, 3, 9, 20, 0, tzinfo=CHICAGO))
-    services.record_answers(participant=dora, instrument="ITCH_NRS", answers={1: 2}, channel="sms",
-                            submitted_at=datetime(2026, 3, 9, 20, 0, tzinfo=ZoneInfo("Europe/Warsaw")))
-    alert = services.raise_alert(participant=alice, kind=AlertKind.MISSED_DIARIES, key="alice:1",
+    record = answer(participant=alice, instrument="ITCH_NRS", answers={1: 6}, channel="sms",
+                                     at=datetime(2026, 3, 9, 20, 0, tzinfo=CHICAGO))
+    answer(participant=dora, instrument="ITCH_NRS", answers={1: 2}, channel="sms",
+                            at=datetime(2026, 3, 9, 20, 0, tzinfo=ZoneInfo("Europe/Warsaw")))
+    alert = alerts.raise_alert(participant=alice, kind=AlertKind.MISSED_DIARIES, key="alice:1",
                                  detail="No diary for 2 evenings")
-    services.raise_alert(participant=dora, kind=AlertKind.MISSED_DIARIES, key="dora:1", detail="No diary")
-    services.change_phase(participant=bob, phase="long_term", actor="system:test")
-    services.record_first_application(participant=bob, at=datetime(2026, 3, 27, 9, 0, tzinfo=ZoneInfo("Europe/Warsaw")),
+    alerts.raise_alert(participant=dora, kind=AlertKind.MISSED_DIARIES, key="dora:1", detail="No diary")
+    participants.change_phase(participant=bob, phase="long_term", actor="system:test")
+    participants.record_first_application(participant=bob, at=datetime(2026, 3, 27, 9, 0, tzinfo=ZoneInfo("Europe/Warsaw")),
                                       actor="system:test")
-    treatment = services.record_treatment_event(participant=bob, kind="cleared", channel="sms")
+    treatment = report_treatment(participant=bob, kind="cleared", channel="sms")
     randomization = Randomization.objects.create(participant=alice, arm="RUX15", stratum="", imported_at=now)
     outbound = OutboundMessage.objects.create(participant=alice, kind="diary", body="Skin Diary, diary for Mon",
                                               status="delivered", created_at=now, updated_at=now)

@@ -3,7 +3,7 @@
 import pytest
 from django.core import mail
 
-from diaries import services
+from diaries import alerts
 from diaries.models import AlertKind, AlertStatus, AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 def test_a_new_alert_is_emailed_to_the_sites_staff_without_phi(alice, coordinator, charlie_staff, monitor,
                                                               django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        alert = services.raise_alert(participant=alice, kind=AlertKind.LESIONS_SPREAD, key="r:1",
+        alert = alerts.raise_alert(participant=alice, kind=AlertKind.LESIONS_SPREAD, key="r:1",
                                      detail="Patient says: rash spreading to my face")
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
@@ -25,20 +25,20 @@ def test_a_new_alert_is_emailed_to_the_sites_staff_without_phi(alice, coordinato
 
 def test_an_alert_raised_twice_is_emailed_once(alice, coordinator, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        services.raise_alert(participant=alice, kind=AlertKind.MISSED_DIARIES, key="m:1")
-        services.raise_alert(participant=alice, kind=AlertKind.MISSED_DIARIES, key="m:1")
+        alerts.raise_alert(participant=alice, kind=AlertKind.MISSED_DIARIES, key="m:1")
+        alerts.raise_alert(participant=alice, kind=AlertKind.MISSED_DIARIES, key="m:1")
     assert len(mail.outbox) == 1
 
 
 def test_unknown_sender_alerts_belong_to_no_site_and_send_no_mail(study, coordinator,
                                                                 django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        services.raise_alert(study=study, kind=AlertKind.UNKNOWN_SENDER, key="u:1")
+        alerts.raise_alert(study=study, kind=AlertKind.UNKNOWN_SENDER, key="u:1")
     assert mail.outbox == []
 
 
 def test_acknowledge_then_close_with_a_note(client, coordinator, alice):
-    alert = services.raise_alert(participant=alice, kind=AlertKind.MISSED_DIARIES, key="m:1",
+    alert = alerts.raise_alert(participant=alice, kind=AlertKind.MISSED_DIARIES, key="m:1",
                                  detail="No diary for 2 evenings")
     client.force_login(coordinator)
     page = client.get(f"/admin/diaries/alert/{alert.pk}/change/").content.decode()
@@ -63,7 +63,7 @@ def test_acknowledge_then_close_with_a_note(client, coordinator, alice):
 
 
 def test_acknowledge_button_on_the_alert_page(client, coordinator, alice):
-    alert = services.raise_alert(participant=alice, kind=AlertKind.OPTED_OUT, key="o:1")
+    alert = alerts.raise_alert(participant=alice, kind=AlertKind.OPTED_OUT, key="o:1")
     client.force_login(coordinator)
     client.post(f"/admin/diaries/alert/{alert.pk}/change/", {"_acknowledge": "1"})
     alert.refresh_from_db()
@@ -71,7 +71,7 @@ def test_acknowledge_button_on_the_alert_page(client, coordinator, alice):
 
 
 def test_the_open_alerts_filter(client, coordinator, alice, bob):
-    services.raise_alert(participant=alice, kind=AlertKind.MISSED_DIARIES, key="m:1")
+    alerts.raise_alert(participant=alice, kind=AlertKind.MISSED_DIARIES, key="m:1")
     client.force_login(coordinator)
     response = client.get("/admin/diaries/participant/", {"alerts": "open"})
     assert [p.usubjid for p in response.context["cl"].result_list] == [alice.usubjid]

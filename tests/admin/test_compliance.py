@@ -10,8 +10,8 @@ from datetime import date, datetime, timedelta
 import pytest
 import time_machine
 
-from diaries import selectors, services
-from tests.conftest import CHICAGO, enroll
+from diaries import participants, selectors
+from tests.conftest import CHICAGO, answer, enroll
 
 pytestmark = pytest.mark.django_db
 
@@ -27,16 +27,16 @@ def evening(day: int, hour: int = 20):
 @pytest.fixture
 def alice_diary(alice):
     for day in RUNIN_DONE + VC_DONE:
-        services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 5}, channel="sms",
-                                submitted_at=evening(day))
+        answer(participant=alice, instrument="ITCH_NRS", answers={1: 5}, channel="sms",
+                                at=evening(day))
     # A second answer the same evening supersedes the first: still one completed day.
-    services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 4}, channel="web",
-                            submitted_at=evening(15, 22))
+    answer(participant=alice, instrument="ITCH_NRS", answers={1: 4}, channel="web",
+                            at=evening(15, 22))
     # Neither the sleep questionnaire nor the 12-hour itch assessment counts as a daily itch diary.
-    services.record_answers(participant=alice, instrument="PROMIS_SD8B", answers={1: 2}, channel="sms",
-                            submitted_at=evening(13))
-    services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 7}, channel="sms",
-                            timepoint="H12", submitted_at=datetime(2026, 3, 8, 22, 0, tzinfo=CHICAGO))
+    answer(participant=alice, instrument="PROMIS_SD8B", answers={1: 2}, channel="sms",
+                            at=evening(13))
+    answer(participant=alice, instrument="ITCH_NRS", answers={1: 7}, channel="sms",
+                            timepoint="H12", at=datetime(2026, 3, 8, 22, 0, tzinfo=CHICAGO))
     return alice
 
 
@@ -76,7 +76,7 @@ def test_an_explicit_as_of_date_caps_the_expected_days(alice_diary):
 
 
 def test_discontinuation_ends_the_expected_days(alice_diary):
-    services.discontinue_participant(participant=alice_diary, on=date(2026, 3, 10), actor="user:x",
+    participants.discontinue_participant(participant=alice_diary, on=date(2026, 3, 10), actor="user:x",
                                      reason="withdrew consent")
     alice_diary.refresh_from_db()
     with time_machine.travel(NOON_19, tick=False):
@@ -96,8 +96,8 @@ def test_the_vc_period_ends_on_day_56(alice_diary):
 def test_run_in_before_day_1_counts_from_the_planned_day_minus_7(bob):
     """bob (Warsaw): run-in from 03-20, no Day 1 yet."""
     warsaw = bob.zone
-    services.record_answers(participant=bob, instrument="ITCH_NRS", answers={1: 3}, channel="sms",
-                            submitted_at=datetime(2026, 3, 20, 19, 0, tzinfo=_zone(warsaw)))
+    answer(participant=bob, instrument="ITCH_NRS", answers={1: 3}, channel="sms",
+                            at=datetime(2026, 3, 20, 19, 0, tzinfo=_zone(warsaw)))
     with time_machine.travel(datetime(2026, 3, 19, 12, 0, tzinfo=_zone(warsaw)), tick=False):
         c = selectors.participant_compliance(bob)
     assert c.periods["RUNIN"] == selectors.Tally(0, 0) and c.current_period is None
@@ -119,8 +119,8 @@ def test_site_totals_sum_the_participants(study, alice_diary, bob):
                    runin_start=date(2026, 3, 12),
                    first_application_at=datetime(2026, 3, 19, 9, 0, tzinfo=CHICAGO))
     for day in (12, 13, 14):
-        services.record_answers(participant=other, instrument="ITCH_NRS", answers={1: 1}, channel="sms",
-                                submitted_at=evening(day))
+        answer(participant=other, instrument="ITCH_NRS", answers={1: 1}, channel="sms",
+                                at=evening(day))
     with time_machine.travel(NOON_19, tick=False):
         summary = selectors.site_compliance(alice_diary.site)
     by_subject = {p.usubjid: c for p, c in summary.rows}

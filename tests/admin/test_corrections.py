@@ -4,17 +4,16 @@ from datetime import datetime
 
 import pytest
 
-from diaries import services
 from diaries.models import AuditEvent, DiaryRecord
-from tests.conftest import CHICAGO
+from tests.conftest import CHICAGO, answer
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def record(alice):
-    return services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 8}, channel="sms",
-                                   submitted_at=datetime(2026, 3, 9, 20, 0, tzinfo=CHICAGO))
+    return answer(participant=alice, instrument="ITCH_NRS", answers={1: 8}, channel="sms",
+                                   at=datetime(2026, 3, 9, 20, 0, tzinfo=CHICAGO))
 
 
 def correct_url(record):
@@ -76,9 +75,9 @@ def test_the_monitor_and_charlie_cannot_correct(client, monitor, charlie_staff, 
 
 
 def test_a_promis_correction_keeps_the_other_items(client, coordinator, alice):
-    record = services.record_answers(participant=alice, instrument="PROMIS_SD8B",
+    record = answer(participant=alice, instrument="PROMIS_SD8B",
                                      answers={i: 2 for i in range(1, 9)}, channel="web",
-                                     submitted_at=datetime(2026, 3, 9, 20, 0, tzinfo=CHICAGO))
+                                     at=datetime(2026, 3, 9, 20, 0, tzinfo=CHICAGO))
     client.force_login(coordinator)
     data = {f"item_{i}": "2" for i in range(1, 9)} | {"item_2": "5", "reason": "Wrong option tapped"}
     assert client.post(correct_url(record), data).status_code == 302

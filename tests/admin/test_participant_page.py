@@ -6,7 +6,6 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from diaries import admin_views
 from diaries.models import AuditEvent, Consent, Participant, Visit
 from tests.conftest import CHICAGO
 
@@ -140,30 +139,15 @@ def test_no_link_to_an_opted_out_participant(client, coordinator, alice):
     assert not OutboundMessage.objects.filter(participant=alice, kind="link").exists()
 
 
-def test_resend_reminder_says_clearly_when_it_is_not_available(client, coordinator, alice, monkeypatch):
-    import notifications.services as sms
-
-    monkeypatch.delattr(sms, "send_prompt_now", raising=False)
-    client.force_login(coordinator)
-    response = action(client, "resend_reminder", alice)
-    assert "Not available yet in this build" in response.content.decode()
-
-
 def test_resend_reminder_goes_through_the_sms_service_when_it_exists(client, coordinator, alice, monkeypatch):
-    import notifications.services as sms
+    from notifications import inbound
 
     sent = []
-    monkeypatch.setattr(sms, "send_prompt_now", lambda *, participant, kind: sent.append((participant, kind)) or 1,
-                        raising=False)
+    monkeypatch.setattr(inbound, "send_prompt_now", lambda *, participant, kind: sent.append((participant, kind)) or 1)
     client.force_login(coordinator)
     response = action(client, "resend_reminder", alice)
     assert sent == [(alice, "reminder")]
     assert "Reminder queued for 1 participant" in response.content.decode()
-
-
-def test_not_available_yet_is_an_error_not_a_crash():
-    with pytest.raises(admin_views.NotAvailableYet):
-        raise admin_views.NotAvailableYet("x")
 
 
 def test_the_home_page_leads_to_who_missed_diaries(client, coordinator, charlie_staff, site_a_data):

@@ -5,10 +5,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from diaries import services
+from diaries import alerts, diary, participants
+from diaries.diary import Recorded, Refused, submit_diary
+from diaries.errors import DiaryNotOpen, ServiceError
 from diaries.models import AuditEvent, Consent, DiaryRecord, Phase, TreatmentEvent
-from diaries.services import DiaryNotOpen, InvalidAnswer, OutsideWindow, ServiceError
-from tests.conftest import CHICAGO, WARSAW, enroll
+from tests.conftest import CHICAGO, WARSAW, answer, answer_spread, enroll, report_treatment
 
 pytestmark = pytest.mark.django_db
 
@@ -52,30 +53,62 @@ def test_first_application_sets_day1_and_moves_to_vehicle_controlled(alice):
     assert alice.day1 == date(2026, 3, 8)
     assert alice.phase == Phase.VEHICLE_CONTROLLED
     with pytest.raises(ServiceError, match="reason"):
-        services.record_first_application(participant=alice, at=chicago(2026, 3, 8, 11), actor="user:x")
+        participants.record_first_application(participant=alice, at=chicago(2026, 3, 8, 11), actor="user:x")
 
 
 def test_answer_in_the_window_gets_the_evening_diary_date(alice):
-    record = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 7}, channel="sms",
-                                     submitted_at=chicago(2026, 3, 9, 1, 30))
+    record = answer(participant=alice, instrument="ITCH_NRS", answers={1: 7}, channel="sms",
+                                     at=chicago(2026, 3, 9, 1, 30))
     assert record.diary_date == date(2026, 3, 8)
     assert record.answers == [{"item": 1, "option": 7, "score": 7, "label": "7"}]
     assert AuditEvent.objects.filter(action="diary.answer", object_id=str(record.pk)).count() == 1
 
 
+def submit(participant, answers, at, *, channel="sms", timepoint="DAILY", partial=True):
+    return submit_diary(participant=participant, channel=channel, timepoint=timepoint, answers=answers, at=at,
+                        partial=partial)
+
+
 def test_answer_outside_the_window_is_refused_and_nothing_is_stored(alice):
-    with pytest.raises(OutsideWindow) as refused:
-        services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 7}, channel="sms",
-                                submitted_at=chicago(2026, 3, 9, 12, 0))
-    assert refused.value.next_opens_at == chicago(2026, 3, 9, 17, 0)
+    refused = submit(alice, {"ITCH_NRS": {1: 7}}, chicago(2026, 3, 9, 12, 0))
+    assert isinstance(refused, Refused) and refused.reason == "outside_window"
+    assert refused.next_opens_at == chicago(2026, 3, 9, 17, 0)
     assert not DiaryRecord.objects.exists()
+    event = AuditEvent.objects.get(action="diary.refused")
+    assert event.after == {"channel": "sms", "timepoint": "DAILY", "reason": "outside_window",
+                           "message": refused.message, "next_opens_at": "2026-03-09T22:00:00+00:00",
+                           "answers": {"ITCH_NRS": {"1": 7}}}
+
+
+def test_a_diary_is_recorded_whole_or_not_at_all(alice):
+    refused = submit(alice, {"ITCH_NRS": {1: 7}, "PROMIS_SD8B": {1: 9}}, chicago(2026, 3, 9, 19, 0))
+    assert isinstance(refused, Refused) and refused.reason == "invalid_answer"
+    assert [(p.instrument, p.field, p.code) for p in refused.problems] == [("PROMIS_SD8B", "answers.1", "out_of_range")]
+    assert not DiaryRecord.objects.exists()
+    incomplete = submit(alice, {"ITCH_NRS": {1: 7}, "PROMIS_SD8B": {1: 3}}, chicago(2026, 3, 9, 19, 0),
+                        partial=False)
+    assert [p.field for p in incomplete.problems] == [f"answers.{n}" for n in range(2, 9)]
+    assert AuditEvent.objects.filter(action="diary.refused").count() == 2 and not DiaryRecord.objects.exists()
+
+
+def test_the_same_answers_again_are_a_repeat_not_a_correction(alice):
+    answers = {"ITCH_NRS": {1: 7}, "PROMIS_SD8B": {n: 3 for n in range(1, 9)}}
+    first = submit(alice, answers, chicago(2026, 3, 9, 19, 0), channel="web", partial=False)
+    again = submit(alice, answers, chicago(2026, 3, 9, 19, 5), channel="web", partial=False)
+    assert isinstance(again, Recorded) and again.repeat and not again.corrected
+    assert again.records == first.records and DiaryRecord.objects.count() == 2
+    assert not AuditEvent.objects.filter(action="diary.supersede").exists()
+    changed = submit(alice, {**answers, "ITCH_NRS": {1: 6}}, chicago(2026, 3, 9, 19, 10), channel="web",
+                     partial=False)
+    assert changed.corrected and [r.instrument for r in changed.written] == ["ITCH_NRS"]
+    assert AuditEvent.objects.filter(action="diary.supersede").count() == 1
 
 
 def test_correction_in_the_window_supersedes_and_keeps_the_original(alice):
-    first = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 7}, channel="sms",
-                                    submitted_at=chicago(2026, 3, 9, 19, 0))
-    second = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 5}, channel="web",
-                                     submitted_at=chicago(2026, 3, 9, 19, 5))
+    first = answer(participant=alice, instrument="ITCH_NRS", answers={1: 7}, channel="sms",
+                                    at=chicago(2026, 3, 9, 19, 0))
+    second = answer(participant=alice, instrument="ITCH_NRS", answers={1: 5}, channel="web",
+                                     at=chicago(2026, 3, 9, 19, 5))
     assert second.supersedes == first
     assert DiaryRecord.objects.count() == 2
     current = DiaryRecord.objects.current().get(participant=alice)
@@ -85,8 +118,8 @@ def test_correction_in_the_window_supersedes_and_keeps_the_original(alice):
 
 def test_promis_answered_one_by_one_merges_into_one_current_record(alice):
     for item in range(1, 6):
-        services.record_answers(participant=alice, instrument="PROMIS_SD8B", answers={item: 2}, channel="sms",
-                                submitted_at=chicago(2026, 3, 9, 20, item), merge=True)
+        answer(participant=alice, instrument="PROMIS_SD8B", answers={item: 2}, channel="sms",
+                                at=chicago(2026, 3, 9, 20, item))
     current = DiaryRecord.objects.current().get(participant=alice, instrument="PROMIS_SD8B")
     assert [a["item"] for a in current.answers] == [1, 2, 3, 4, 5]
     # Items 2 and 3 are reverse-scored: option 2 scores 4.
@@ -102,20 +135,20 @@ def test_locked_diary_reads_current_records_and_follows_the_writes(alice, bob):
     from django.db import transaction
 
     evening = chicago(2026, 3, 9, 20, 0)
-    first = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 7}, channel="web",
-                                    submitted_at=evening)
-    second = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 6}, channel="web",
-                                     submitted_at=evening + timedelta(minutes=1))
+    first = answer(participant=alice, instrument="ITCH_NRS", answers={1: 7}, channel="web",
+                                    at=evening)
+    second = answer(participant=alice, instrument="ITCH_NRS", answers={1: 6}, channel="web",
+                                     at=evening + timedelta(minutes=1))
     with transaction.atomic():
-        locked = services.lock_diary(alice, date(2026, 3, 9))
+        locked = diary.lock_diary(alice, date(2026, 3, 9))
         assert locked.records == {"ITCH_NRS": second}  # the superseded first record is not current
-        third = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 5}, channel="sms",
-                                        submitted_at=evening + timedelta(minutes=2), locked=locked)
-        fourth = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 4}, channel="sms",
-                                         submitted_at=evening + timedelta(minutes=3), locked=locked)
+        third = answer(participant=alice, instrument="ITCH_NRS", answers={1: 5}, channel="sms",
+                                        at=evening + timedelta(minutes=2), locked=locked)
+        fourth = answer(participant=alice, instrument="ITCH_NRS", answers={1: 4}, channel="sms",
+                                         at=evening + timedelta(minutes=3), locked=locked)
         with pytest.raises(ServiceError, match="another participant"):
-            services.record_answers(participant=bob, instrument="ITCH_NRS", answers={1: 3}, channel="sms",
-                                    submitted_at=evening + timedelta(minutes=4), locked=locked)
+            answer(participant=bob, instrument="ITCH_NRS", answers={1: 3}, channel="sms",
+                                    at=evening + timedelta(minutes=4), locked=locked)
     assert (third.supersedes, fourth.supersedes) == (second, third)
     assert locked.records == {"ITCH_NRS": fourth}
     assert DiaryRecord.objects.current().get(participant=alice) == fourth
@@ -126,81 +159,80 @@ def test_a_locked_diary_is_refused_outside_its_transaction(alice):
     from django.db import transaction
 
     with transaction.atomic():
-        locked = services.lock_diary(alice, date(2026, 3, 9))
+        locked = diary.lock_diary(alice, date(2026, 3, 9))
     # pytest-django wraps each test in a transaction; leave it to see what a caller without one gets.
     connection = transaction.get_connection()
     atomic, connection.in_atomic_block = connection.in_atomic_block, False
     try:
         with pytest.raises(ServiceError, match="transaction"):
-            services.lock_diary(alice, date(2026, 3, 9))
+            diary.lock_diary(alice, date(2026, 3, 9))
         with pytest.raises(ServiceError, match="transaction"):
-            services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 5}, channel="sms",
-                                    submitted_at=chicago(2026, 3, 9, 20, 0), locked=locked)
+            answer(participant=alice, instrument="ITCH_NRS", answers={1: 5}, channel="sms",
+                                    at=chicago(2026, 3, 9, 20, 0), locked=locked)
     finally:
         connection.in_atomic_block = atomic
     assert not DiaryRecord.objects.exists()
 
 
 @pytest.mark.parametrize(
-    ("instrument", "answers", "message"),
+    ("instrument", "answers", "code"),
     [
-        ("ITCH_NRS", {1: 11}, "out of range 0..10"),
-        ("ITCH_NRS", {1: -1}, "out of range"),
-        ("PROMIS_SD8B", {1: 0}, "out of range 1..5"),
-        ("PROMIS_SD8B", {9: 1}, "no item 9"),
-        ("ITCH_NRS", {1: "7"}, "whole number"),
-        ("ITCH_NRS", {}, "no answer"),
-        ("SCORAD", {1: 1}, "unknown instrument"),
+        ("ITCH_NRS", {1: 11}, "out_of_range"),
+        ("ITCH_NRS", {1: -1}, "out_of_range"),
+        ("PROMIS_SD8B", {1: 0}, "out_of_range"),
+        ("PROMIS_SD8B", {9: 1}, "unknown_item"),
+        ("ITCH_NRS", {1: "7"}, "not_a_whole_number"),
+        ("ITCH_NRS", {1: True}, "not_a_whole_number"),
+        ("ITCH_NRS", {}, "required"),
+        ("SCORAD", {1: 1}, "unknown_instrument"),
     ],
 )
-def test_invalid_answers_are_refused(alice, instrument, answers, message):
-    with pytest.raises((InvalidAnswer, KeyError), match=message):
-        services.record_answers(participant=alice, instrument=instrument, answers=answers, channel="sms",
-                                submitted_at=chicago(2026, 3, 9, 19, 0))
+def test_invalid_answers_are_refused(alice, instrument, answers, code):
+    refused = submit(alice, {instrument: answers}, chicago(2026, 3, 9, 19, 0))
+    assert isinstance(refused, Refused) and refused.reason == "invalid_answer"
+    assert [p.code for p in refused.problems] == [code]
     assert not DiaryRecord.objects.exists()
+    assert AuditEvent.objects.get(action="diary.refused").after["reason"] == "invalid_answer"
 
 
 def test_h12_answer_is_dated_day1_and_only_in_its_window(alice):
     first = alice.first_application_at
-    with pytest.raises(OutsideWindow):
-        services.record_answers(participant=alice, instrument="ITCH_NRS", timepoint="H12", answers={1: 6},
-                                channel="sms", submitted_at=first + timedelta(hours=9, minutes=59))
-    record = services.record_answers(participant=alice, instrument="ITCH_NRS", timepoint="H12", answers={1: 6},
-                                     channel="sms", submitted_at=first + timedelta(hours=12))
+    early = submit(alice, {"ITCH_NRS": {1: 6}}, first + timedelta(hours=9, minutes=59), timepoint="H12")
+    assert early.reason == "outside_window" and early.next_opens_at == first + timedelta(hours=10)
+    record = answer(participant=alice, instrument="ITCH_NRS", timepoint="H12", answers={1: 6},
+                    channel="sms", at=first + timedelta(hours=12))
     assert record.diary_date == date(2026, 3, 8) and record.timepoint == "H12"
-    with pytest.raises(InvalidAnswer):
-        services.record_answers(participant=alice, instrument="PROMIS_SD8B", timepoint="H12", answers={1: 1},
-                                channel="sms", submitted_at=first + timedelta(hours=12))
+    wrong = submit(alice, {"PROMIS_SD8B": {1: 1}}, first + timedelta(hours=12), timepoint="H12")
+    assert [p.code for p in wrong.problems] == ["not_collected"]
 
 
 def test_diary_before_runin_start_or_after_withdrawal_is_refused(bob, alice):
-    with pytest.raises(DiaryNotOpen, match="starts on 2026-03-20"):
-        services.record_answers(participant=bob, instrument="ITCH_NRS", answers={1: 3}, channel="sms",
-                                submitted_at=datetime(2026, 3, 19, 19, 0, tzinfo=WARSAW))
-    services.discontinue_participant(participant=alice, on=date(2026, 3, 10), actor="user:x", reason="moved away")
-    with pytest.raises(DiaryNotOpen):
-        services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 3}, channel="sms",
-                                submitted_at=chicago(2026, 3, 10, 19, 0))
+    early = submit(bob, {"ITCH_NRS": {1: 3}}, datetime(2026, 3, 19, 19, 0, tzinfo=WARSAW))
+    assert early.reason == "diary_not_open" and "starts on 2026-03-20" in early.message
+    assert early.next_opens_at == datetime(2026, 3, 20, 17, 0, tzinfo=WARSAW)
+    participants.discontinue_participant(participant=alice, on=date(2026, 3, 10), actor="user:x", reason="moved away")
+    late = submit(alice, {"ITCH_NRS": {1: 3}}, chicago(2026, 3, 10, 19, 0))
+    assert late.reason == "diary_not_open" and late.next_opens_at is None
 
 
 def test_site_correction_needs_a_reason_and_keeps_provenance(alice, django_user_model):
     nurse = django_user_model.objects.create_user("nurse", is_staff=True)
-    record = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 8}, channel="sms",
-                                     submitted_at=chicago(2026, 3, 9, 19, 0))
+    record = answer(participant=alice, instrument="ITCH_NRS", answers={1: 8}, channel="sms",
+                                     at=chicago(2026, 3, 9, 19, 0))
     with pytest.raises(ServiceError, match="reason"):
-        services.correct_record(record=record, answers={1: 3}, user=nurse, reason="  ")
-    fixed = services.correct_record(record=record, answers={1: 3}, user=nurse, reason="patient called: typo")
+        diary.correct_record(record=record, answers={1: 3}, user=nurse, reason="  ")
+    fixed = diary.correct_record(record=record, answers={1: 3}, user=nurse, reason="patient called: typo")
     assert (fixed.channel, fixed.entered_by, fixed.supersedes) == ("site", nurse, record)
     assert DiaryRecord.objects.current().get(participant=alice).derived == {"itch": 3}
     event = AuditEvent.objects.get(action="diary.correct")
     assert event.actor == "user:nurse" and event.reason == "patient called: typo"
     with pytest.raises(ServiceError, match="already superseded"):
-        services.correct_record(record=record, answers={1: 4}, user=nurse, reason="again")
+        diary.correct_record(record=record, answers={1: 4}, user=nurse, reason="again")
 
 
 def test_append_only_rows_refuse_change_and_delete_in_python(alice):
-    record = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 8}, channel="sms",
-                                     submitted_at=chicago(2026, 3, 9, 19, 0))
+    record = answer(participant=alice, instrument="ITCH_NRS", answers={1: 8}, channel="sms",
+                                     at=chicago(2026, 3, 9, 19, 0))
     record.diary_date = date(2026, 3, 1)
     with pytest.raises(PermissionError):
         record.save()
@@ -211,19 +243,19 @@ def test_append_only_rows_refuse_change_and_delete_in_python(alice):
 
 
 def test_opt_out_and_in_are_audited_and_keep_data(alice):
-    services.record_sms_consent(participant=alice, opted_in=False, actor=alice, source="sms:STOP")
+    participants.record_sms_consent(participant=alice, opted_in=False, actor=alice, source="sms:STOP")
     alice.refresh_from_db()
     assert alice.sms_consent == Consent.OPTED_OUT
-    services.record_sms_consent(participant=alice, opted_in=True, actor=alice, source="sms:START")
+    participants.record_sms_consent(participant=alice, opted_in=True, actor=alice, source="sms:START")
     assert [e.action for e in AuditEvent.objects.filter(action__startswith="participant.sms").order_by("at")] == [
         "participant.sms_opted_out", "participant.sms_opted_in"]
 
 
 def test_visit_move_needs_a_reason(alice):
-    services.record_visit(participant=alice, week=2, visit_date=date(2026, 3, 22), actor="user:x")
+    participants.record_visit(participant=alice, week=2, visit_date=date(2026, 3, 22), actor="user:x")
     with pytest.raises(ServiceError, match="reason"):
-        services.record_visit(participant=alice, week=2, visit_date=date(2026, 3, 24), actor="user:x")
-    visit = services.record_visit(participant=alice, week=2, visit_date=date(2026, 3, 24), actor="user:x",
+        participants.record_visit(participant=alice, week=2, visit_date=date(2026, 3, 24), actor="user:x")
+    visit = participants.record_visit(participant=alice, week=2, visit_date=date(2026, 3, 24), actor="user:x",
                                   reason="patient rescheduled")
     assert visit.visit_date == date(2026, 3, 24)
     assert AuditEvent.objects.get(action="visit.update").before["visit_date"] == "2026-03-22"
@@ -232,16 +264,16 @@ def test_visit_move_needs_a_reason(alice):
 def test_treatment_events_only_in_the_long_term_phase(alice):
     at = chicago(2026, 6, 1, 9, 0)
     with pytest.raises(DiaryNotOpen):
-        services.record_treatment_event(participant=alice, kind="cleared", channel="sms", at=at)
-    services.change_phase(participant=alice, phase=Phase.LONG_TERM, actor="user:x")
-    event = services.record_treatment_event(participant=alice, kind="cleared", channel="sms",
+        report_treatment(participant=alice, kind="cleared", channel="sms", at=at)
+    participants.change_phase(participant=alice, phase=Phase.LONG_TERM, actor="user:x")
+    event = report_treatment(participant=alice, kind="cleared", channel="sms",
                                             at=datetime(2026, 6, 2, 3, 0, tzinfo=ZoneInfo("UTC")))
     assert event.event_date == date(2026, 6, 1)  # 22:00 in Chicago
     assert TreatmentEvent.objects.count() == 1
 
 
 def test_change_phone_masks_numbers_in_the_audit_trail(alice):
-    services.change_phone(participant=alice, phone="+13125550177", actor="user:x", reason="new phone")
+    participants.change_phone(participant=alice, phone="+13125550177", actor="user:x", reason="new phone")
     alice.refresh_from_db()
     assert alice.phone == "+13125550177"
     event = AuditEvent.objects.get(action="participant.phone")
@@ -251,30 +283,30 @@ def test_change_phone_masks_numbers_in_the_audit_trail(alice):
 def test_spread_after_recurrence_supersedes_it_and_alerts_the_site_once(alice):
     from diaries.models import Alert
 
-    services.change_phase(participant=alice, phase=Phase.LONG_TERM, actor="user:x")
+    participants.change_phase(participant=alice, phase=Phase.LONG_TERM, actor="user:x")
     with pytest.raises(ServiceError, match="no recurrence"):
-        services.report_spread(participant=alice, channel="sms", new_or_extensive=True)
-    flare = services.record_treatment_event(participant=alice, kind="recurred", channel="sms",
+        answer_spread(participant=alice, channel="sms", new_or_extensive=True)
+    flare = report_treatment(participant=alice, kind="recurred", channel="sms",
                                             at=chicago(2026, 6, 10, 20, 0))
-    spread = services.report_spread(participant=alice, channel="sms", new_or_extensive=True,
+    spread = answer_spread(participant=alice, channel="sms", new_or_extensive=True,
                                     at=chicago(2026, 6, 10, 20, 1))
     assert spread.supersedes == flare and spread.new_or_extensive is True
     alert = Alert.objects.get()
     assert (alert.kind, alert.site, alert.participant, alert.status) == ("lesions_spread", alice.site, alice, "open")
     with pytest.raises(ServiceError, match="no recurrence"):
         # The recurrence was answered; a second answer needs a new recurrence first.
-        services.report_spread(participant=alice, channel="sms", new_or_extensive=True)
+        answer_spread(participant=alice, channel="sms", new_or_extensive=True)
     assert Alert.objects.count() == 1
 
 
 def test_alert_lifecycle_needs_a_note_to_close(alice, django_user_model):
     nurse = django_user_model.objects.create_user("nurse2", is_staff=True)
-    alert = services.raise_alert(participant=alice, kind="missed_diaries", key="streak:2026-03-10")
-    assert services.raise_alert(participant=alice, kind="missed_diaries", key="streak:2026-03-10") is None
-    services.acknowledge_alert(alert=alert, user=nurse)
+    alert = alerts.raise_alert(participant=alice, kind="missed_diaries", key="streak:2026-03-10")
+    assert alerts.raise_alert(participant=alice, kind="missed_diaries", key="streak:2026-03-10") is None
+    alerts.acknowledge_alert(alert=alert, user=nurse)
     with pytest.raises(ServiceError, match="note"):
-        services.close_alert(alert=alert, user=nurse, note="")
-    closed = services.close_alert(alert=alert, user=nurse, note="Called the patient; phone was broken.")
+        alerts.close_alert(alert=alert, user=nurse, note="")
+    closed = alerts.close_alert(alert=alert, user=nurse, note="Called the patient; phone was broken.")
     assert closed.status == "closed" and closed.closed_by == nurse
     assert [e.action for e in AuditEvent.objects.filter(object_type="Alert").order_by("id")] == [
         "alert.open", "alert.acknowledge", "alert.close"]

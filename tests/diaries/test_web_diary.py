@@ -131,7 +131,9 @@ def test_doing_the_diary_again_inside_the_window_supersedes(alice, client):
     itch = current(alice, "ITCH_NRS").get()
     assert itch.derived == {"itch": 3} and itch.supersedes.derived == {"itch": 7}
     assert DiaryRecord.objects.filter(participant=alice, instrument="ITCH_NRS").count() == 2
-    assert AuditEvent.objects.filter(action="diary.supersede", actor="participant:TRUE-AD-101-0001").count() == 2
+    # Sleep was answered the same again: a repeat, not a correction (no new record, no supersede event).
+    assert DiaryRecord.objects.filter(participant=alice, instrument="PROMIS_SD8B").count() == 1
+    assert AuditEvent.objects.filter(action="diary.supersede", actor="participant:TRUE-AD-101-0001").count() == 1
 
 
 def test_outside_the_window_says_when_the_next_one_opens(alice, client):

@@ -19,6 +19,7 @@ import pytest
 from diaries.study_config import parse_study_config
 from notifications import texts
 from notifications.chatbot import (
+    AnswerRefused,
     Context,
     OptIn,
     OptOut,
@@ -122,7 +123,7 @@ class Move:
 
 
 def data_effects(result: Result) -> list:
-    return [e for e in result.effects if not isinstance(e, UnknownInput)]
+    return [e for e in result.effects if not isinstance(e, UnknownInput | AnswerRefused)]
 
 
 def run(world: World, steps) -> World:
@@ -565,8 +566,18 @@ def test_unusable_answers_are_logged_without_the_body():
     world = World(make_ctx())
     world.prompt("diary")
     result = world.send("my secret 55")
-    assert result.effects == [UnknownInput("out_of_range")]
+    # The refused answer is audited as the number it was read as, never the text.
+    assert result.effects == [AnswerRefused("invalid_answer", "DAILY", {ITCH_CODE: {1: 55}}),
+                              UnknownInput("out_of_range")]
     assert "secret" not in repr(result.effects)
+
+
+def test_a_number_outside_the_window_is_a_refused_diary():
+    world = World(make_ctx(**closed(make_ctx())))
+    result = world.send("7")
+    assert result.effects == [AnswerRefused("outside_window", "DAILY", {ITCH_CODE: {1: 7}}),
+                              UnknownInput("outside_window")]
+    assert world.send("hello").effects == [UnknownInput("unexpected")]  # not an answer: nothing refused
 
 
 # -- keywords ----------------------------------------------------------------------

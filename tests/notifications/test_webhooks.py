@@ -7,6 +7,7 @@ import time_machine
 from django.urls import reverse
 
 from diaries.models import Alert, DiaryRecord, Participant
+from notifications import outbox
 from notifications.models import InboundMessage, OutboundMessage
 from notifications.transports import locmem
 from tests.conftest import CHICAGO, WARSAW
@@ -158,14 +159,13 @@ def test_unknown_sender_gets_a_neutral_reply_and_the_site_an_alert(client, study
 
 
 def test_stop_opts_out_at_once_and_nothing_is_sent_afterwards(client, alice):
-    from notifications import services
 
     reply = text(client, alice.phone, "stop", "SMstop")
     assert "START" in reply
     alice.refresh_from_db()
     assert alice.opted_out
     assert Alert.objects.filter(kind="opted_out", participant=alice).exists()
-    assert services.queue_message(participant=alice, kind="diary", body="hi") is None
+    assert outbox.queue_message(participant=alice, kind="diary", body="hi") is None
     assert text(client, alice.phone, "7", "SMafter") in ('<?xml version="1.0" encoding="UTF-8"?><Response />',)
     text(client, alice.phone, "START", "SMstart")
     alice.refresh_from_db()
@@ -200,10 +200,9 @@ def test_missing_message_sid_is_a_bad_request(client, alice):
 
 
 def test_status_callback_moves_forward_only(client, alice):
-    from notifications import services
 
-    message = services.queue_message(participant=alice, kind="diary", body="hello")
-    services.send_message(message.pk)
+    message = outbox.queue_message(participant=alice, kind="diary", body="hello")
+    outbox.send_message(message.pk)
     url = reverse("twilio-status", args=[message.pk])
     sid = OutboundMessage.objects.get().provider_sid
 
@@ -219,20 +218,19 @@ def test_status_callback_moves_forward_only(client, alice):
 
 
 def test_status_callback_21610_opts_the_participant_out(client, alice):
-    from notifications import services
 
-    message = services.queue_message(participant=alice, kind="diary", body="hello")
-    services.send_message(message.pk)
+    message = outbox.queue_message(participant=alice, kind="diary", body="hello")
+    outbox.send_message(message.pk)
     url = reverse("twilio-status", args=[message.pk])
     signed_post(client, url, {"MessageSid": "SMx", "MessageStatus": "failed", "ErrorCode": "21610"}, TOKEN)
     assert Participant.objects.get(pk=alice.pk).opted_out
 
 
 def test_a_second_clear_keeps_the_first_stop_day_and_a_late_clear_needs_no_cream(client, alice):
-    from diaries import services as diary_services
+    from diaries import participants
     from diaries.models import TreatmentEvent
 
-    diary_services.change_phase(participant=alice, phase="long_term", actor="system:test")
+    participants.change_phase(participant=alice, phase="long_term", actor="system:test")
     with time_machine.travel(datetime(2026, 5, 12, 18, 0, tzinfo=CHICAGO), tick=False):  # Tuesday
         assert "until Fri 15 May" in text(client, alice.phone, "CLEAR", "SMc1")
     with time_machine.travel(datetime(2026, 5, 13, 18, 0, tzinfo=CHICAGO), tick=False):

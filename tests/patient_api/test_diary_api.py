@@ -6,8 +6,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from diaries import services
+from diaries import participants
 from diaries.models import AppSubmission, AuditEvent, DiaryRecord, Phase, PushDevice, TreatmentEvent
+from tests.conftest import answer
 
 from .conftest import BASE, new_key
 
@@ -232,7 +233,7 @@ def test_run_in_not_started_says_when_it_opens(bob, bob_app):
 
 def test_answers_by_sms_show_as_current_in_the_app(alice, alice_app):
     with time_machine.travel(datetime(2026, 3, 9, 19, 0, tzinfo=CHICAGO), tick=False):
-        services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 8}, channel="sms")
+        answer(participant=alice, instrument="ITCH_NRS", answers={1: 8}, channel="sms")
         current = alice_app.get(BASE + "today").json()["open"][0]["current"]
     assert current["channel"] == "sms" and current["answers"] == {"1": 8}
 
@@ -250,7 +251,7 @@ def test_history_is_paginated_and_current_only(alice, alice_app):
 
 
 def test_long_term_reports_clear_then_back_with_spread(alice, alice_app):
-    services.change_phase(participant=alice, phase=Phase.LONG_TERM, actor="system:test")
+    participants.change_phase(participant=alice, phase=Phase.LONG_TERM, actor="system:test")
     with time_machine.travel(datetime(2026, 5, 9, 19, 0, tzinfo=CHICAGO), tick=False):
         today = alice_app.get(BASE + "today").json()
         assert today["daily"]["state"] == "ended" and today["open"] == []
@@ -275,7 +276,7 @@ def test_long_term_reports_clear_then_back_with_spread(alice, alice_app):
 
 
 def test_report_follow_up_answers_come_as_a_pair_of_booleans(alice, alice_app):
-    services.change_phase(participant=alice, phase=Phase.LONG_TERM, actor="system:test")
+    participants.change_phase(participant=alice, phase=Phase.LONG_TERM, actor="system:test")
     for body, field in [({"kind": "recurred", "new_areas": True}, "extensive"),
                         ({"kind": "spread"}, "new_areas"),
                         ({"kind": "cleared", "extensive": False}, "extensive"),
@@ -292,7 +293,7 @@ def test_reports_outside_the_long_term_phase_are_refused(alice_app):
 
 
 def test_a_retried_report_is_recorded_once(alice, alice_app):
-    services.change_phase(participant=alice, phase=Phase.LONG_TERM, actor="system:test")
+    participants.change_phase(participant=alice, phase=Phase.LONG_TERM, actor="system:test")
     key = new_key()
     first = alice_app.post(BASE + "reports", {"kind": "cleared"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
     again = alice_app.post(BASE + "reports", {"kind": "cleared"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
@@ -313,7 +314,7 @@ def test_responses_are_not_cached(alice_app):
 
 
 def test_the_diary_closes_for_a_withdrawn_participant(alice, alice_app):
-    services.discontinue_participant(participant=alice, on=date(2026, 3, 9), actor="system:test", reason="test")
+    participants.discontinue_participant(participant=alice, on=date(2026, 3, 9), actor="system:test", reason="test")
     with time_machine.travel(datetime(2026, 3, 9, 19, 0, tzinfo=CHICAGO) + timedelta(days=1), tick=False):
         assert alice_app.get(BASE + "today").json()["daily"]["state"] == "over"
         assert post_answers(alice_app, itch(3)).status_code == 409

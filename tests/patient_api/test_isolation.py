@@ -6,8 +6,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from diaries import services
+from diaries import participants
 from diaries.models import DiaryRecord, Phase, PushDevice, TreatmentEvent
+from tests.conftest import answer
 
 from .conftest import BASE, app_client
 
@@ -27,7 +28,7 @@ def alice_data(alice):
     with time_machine.travel(EVENING, tick=False):
         assert client.post(BASE + "answers", {"instrument": "ITCH_NRS", "answers": {"1": 9}}, format="json",
                            HTTP_IDEMPOTENCY_KEY=key).status_code == 201
-        services.record_answers(participant=alice, instrument="PROMIS_SD8B", channel="sms",
+        answer(participant=alice, instrument="PROMIS_SD8B", channel="sms",
                                 answers={n: 5 for n in range(1, 9)})
     client.post(BASE + "devices", {"platform": "android", "token": "alice-device-token-0123456789"}, format="json")
     return {"key": key, "ids": {str(r.pk) for r in DiaryRecord.objects.filter(participant=alice)}}
@@ -41,7 +42,7 @@ def assert_nothing_of_alice(response, alice, alice_data):
 
 def test_bob_sees_only_bob_by_every_route(alice, bob, alice_data):
     bob_app = app_client(bob)
-    services.change_phase(participant=alice, phase=Phase.LONG_TERM, actor="system:test")
+    participants.change_phase(participant=alice, phase=Phase.LONG_TERM, actor="system:test")
     app_client(alice).post(BASE + "reports", {"kind": "cleared"}, format="json", HTTP_IDEMPOTENCY_KEY="alice-report-1")
     with time_machine.travel(EVENING, tick=False):
         answered = bob_app.post(BASE + "answers", {"instrument": "ITCH_NRS", "answers": {"1": 2}}, format="json",

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from diaries import patient_auth, services
+from diaries import participants, patient_auth
 from diaries.models import AuditEvent, PatientToken, SignInCode
 from notifications.models import OutboundMessage
 
@@ -95,7 +95,7 @@ def test_sign_in_takes_the_same_minimum_time_enrolled_or_not(alice, settings, mo
 
 
 def test_opted_out_participants_get_no_text_and_the_same_reply(alice):
-    services.record_sms_consent(participant=alice, opted_in=False, actor="system:test", source="test")
+    participants.record_sms_consent(participant=alice, opted_in=False, actor="system:test", source="test")
     assert ask_code(APIClient(), ALICE_PHONE).status_code == 202
     assert not OutboundMessage.objects.exists() and not SignInCode.objects.exists()
 

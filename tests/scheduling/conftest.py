@@ -5,7 +5,7 @@ from datetime import datetime
 import pytest
 import time_machine
 
-from notifications import dispatch, services
+from notifications import dispatch, outbox
 from notifications.transports import locmem
 
 
@@ -17,7 +17,7 @@ def sync_sends(monkeypatch):
     send task's service runs synchronously instead (tests/scheduling/test_concurrency.py
     runs the real worker).
     """
-    monkeypatch.setattr(services, "_enqueue", lambda message_ids: [services.send_message(i) for i in message_ids])
+    monkeypatch.setattr(outbox, "_enqueue", lambda message_ids: [outbox.send_message(i) for i in message_ids])
     locmem.outbox.clear()
     locmem.fail_next.clear()
     yield locmem.outbox

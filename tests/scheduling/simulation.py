@@ -14,8 +14,8 @@ from datetime import UTC, datetime, time, timedelta
 import time_machine
 
 from notifications import dispatch, scheduling
+from notifications.inbound import Inbound, receive_sms
 from notifications.models import PromptStatus, ScheduledPrompt
-from notifications.services import Inbound, receive_sms
 
 TICK_DELAY = timedelta(seconds=20)  # the beat's tick lands within a minute of the due time
 PLAN_AT = time(0, 30)  # the daily plan, UTC

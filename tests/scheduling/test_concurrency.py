@@ -16,7 +16,7 @@ from django.db import connection, connections
 
 from diaries import phones
 from diaries.models import Participant
-from notifications import dispatch
+from notifications import dispatch, outbox
 from notifications.models import OutboundMessage, ScheduledPrompt
 from tests.conftest import enroll
 from tests.fake_twilio import FakeTwilio
@@ -103,17 +103,16 @@ def _in_transaction() -> bool:
 
 
 def _sweep(app, broker: str):
-    from notifications import services
 
     def enqueue(message_ids):
         with app.connection_for_write(broker) as conn:
             app.send_task("notifications.tasks.send_messages", args=[[str(i) for i in message_ids]], connection=conn)
 
-    real, services._enqueue = services._enqueue, enqueue
+    real, outbox._enqueue = outbox._enqueue, enqueue
     try:
-        services.requeue_stuck_messages(older_than=timedelta(0))
+        outbox.requeue_stuck_messages(older_than=timedelta(0))
     finally:
-        services._enqueue = real
+        outbox._enqueue = real
 
 
 def _wait(condition, seconds: float, what: str):

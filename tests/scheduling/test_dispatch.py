@@ -5,12 +5,12 @@ from datetime import date, datetime, timedelta
 import pytest
 from django.db import DatabaseError
 
-from diaries import services as diary_services
+from diaries import participants
 from diaries.models import Participant
-from notifications import dispatch, scheduling, services
+from notifications import context, dispatch, scheduling
+from notifications.inbound import Inbound, receive_sms
 from notifications.models import Conversation, OutboundMessage, ScheduledPrompt
-from notifications.services import Inbound, receive_sms
-from tests.conftest import CHICAGO, WARSAW
+from tests.conftest import CHICAGO, WARSAW, answer, report_treatment
 
 pytestmark = pytest.mark.django_db
 
@@ -42,8 +42,8 @@ def test_the_prompt_leaves_the_conversation_waiting_for_the_answer(alice, run_ti
 
 
 def test_opted_out_and_withdrawn_participants_are_skipped_with_a_reason(alice, bob, run_tick, sync_sends):
-    diary_services.record_sms_consent(participant=alice, opted_in=False, actor="system:test", source="test")
-    diary_services.discontinue_participant(participant=bob, on=date(2026, 3, 21), actor="system:test",
+    participants.record_sms_consent(participant=alice, opted_in=False, actor="system:test", source="test")
+    participants.discontinue_participant(participant=bob, on=date(2026, 3, 21), actor="system:test",
                                            reason="moved away")
     at = datetime(2026, 3, 22, 19, 0, tzinfo=CHICAGO)
     a = prompt(alice, "diary", at, "2026-03-22", date(2026, 3, 22))
@@ -69,7 +69,7 @@ def test_a_visit_reminder_due_in_quiet_hours_waits_until_08_00(alice, run_tick, 
 
 
 def test_a_quiet_hours_deferral_survives_a_replan(alice, run_tick, sync_sends):
-    diary_services.change_phase(participant=alice, phase="long_term", actor="system:test")
+    participants.change_phase(participant=alice, phase="long_term", actor="system:test")
     scheduling.plan_prompts(now=datetime(2026, 5, 9, 12, 0, tzinfo=CHICAGO))
     checkin = ScheduledPrompt.objects.get(participant=alice, kind="lesion_checkin", slot="2026-05-09")
     assert checkin.due_at == datetime(2026, 5, 9, 18, 0, tzinfo=CHICAGO)  # Saturday
@@ -143,14 +143,14 @@ def test_a_bug_for_one_prompt_skips_it_and_sends_the_others(alice, bob, monkeypa
     at = datetime(2026, 4, 4, 12, 0, tzinfo=CHICAGO)
     a = prompt(alice, "visit_reminder", at, "week-4", date(2026, 4, 5))
     prompt(bob, "visit_reminder", at, "week-2", date(2026, 4, 5))
-    real = diary_services.diary_date_for
+    real = context.diary_date_for
 
     def broken_for_alice(participant, *args):
         if participant.pk == alice.pk:
             raise KeyError("instrument")
         return real(participant, *args)
 
-    monkeypatch.setattr(diary_services, "diary_date_for", broken_for_alice)
+    monkeypatch.setattr(context, "diary_date_for", broken_for_alice)
     stats = run_tick(at + timedelta(minutes=1))
     a.refresh_from_db()
     assert (stats.sent, stats.skipped, a.status, a.reason) == (1, 1, "skipped", "error: KeyError")
@@ -175,20 +175,20 @@ def test_the_batch_context_is_the_one_the_inbound_path_builds(study, alice, bob)
     carol = enroll(study, "TRUE-AD-101-0003", phone="+13125550133", zone="America/Chicago",
                    first_application_at=datetime(2026, 3, 8, 9, 30, tzinfo=CHICAGO))
     at = datetime(2026, 3, 8, 22, 0, tzinfo=CHICAGO)  # alice's and carol's H12 windows and diaries open
-    diary_services.record_answers(participant=alice, instrument="ITCH_NRS", timepoint="H12", answers={1: 6},
-                                  channel="sms", submitted_at=at)
-    diary_services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 4}, channel="sms",
-                                  submitted_at=at)
-    diary_services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 5}, channel="sms",
-                                  submitted_at=at + timedelta(minutes=1))  # supersedes the 4
+    answer(participant=alice, instrument="ITCH_NRS", timepoint="H12", answers={1: 6},
+                                  channel="sms", at=at)
+    answer(participant=alice, instrument="ITCH_NRS", answers={1: 4}, channel="sms",
+                                  at=at)
+    answer(participant=alice, instrument="ITCH_NRS", answers={1: 5}, channel="sms",
+                                  at=at + timedelta(minutes=1))  # supersedes the 4
     dave = enroll(study, "TRUE-AD-101-0004", phone="+13125550144", zone="America/Chicago", phase="long_term")
-    diary_services.record_treatment_event(participant=dave, kind="cleared", channel="sms",
+    report_treatment(participant=dave, kind="cleared", channel="sms",
                                           at=at - timedelta(days=1))
     people = list(Participant.objects.select_related("site", "study").order_by("usubjid"))
     for now in (at, at + timedelta(hours=3), datetime(2026, 3, 9, 12, 0, tzinfo=CHICAGO)):
-        batch = services.build_contexts(people, now)
-        assert batch == {p.pk: services.build_context(p, now) for p in people}
-    ctx = services.build_contexts(people, at)
+        batch = context.build_contexts(people, now)
+        assert batch == {p.pk: context.build_context(p, now) for p in people}
+    ctx = context.build_contexts(people, at)
     assert ctx[alice.pk].current == {"ITCH_NRS": {1: 5}} and ctx[alice.pk].h12_done
     assert ctx[carol.pk].h12_open and not ctx[carol.pk].h12_done and ctx[bob.pk].diary_date is None
     assert ctx[dave.pk].cleared_on == date(2026, 3, 7) and ctx[alice.pk].cleared_on is None

@@ -5,16 +5,16 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from diaries import services
+from diaries import participants
 from diaries.models import Alert
 from notifications import scheduling
-from tests.conftest import CHICAGO, WARSAW
+from tests.conftest import CHICAGO, WARSAW, answer
 
 pytestmark = pytest.mark.django_db
 
 
-def answer(p, at):
-    services.record_answers(participant=p, instrument="ITCH_NRS", answers={1: 4}, channel="web", submitted_at=at)
+def diary_at(p, at):
+    answer(participant=p, instrument="ITCH_NRS", answers={1: 4}, channel="web", at=at)
 
 
 def check(at):
@@ -29,7 +29,7 @@ def keys():
 def test_two_missed_evenings_alert_once_per_streak(alice):
     for day in range(1, 11):
         if day not in (4, 5, 6, 9, 10):
-            answer(alice, datetime(2026, 3, day, 20, 0, tzinfo=CHICAGO))
+            diary_at(alice, datetime(2026, 3, day, 20, 0, tzinfo=CHICAGO))
     assert check(datetime(2026, 3, 6, 2, 59, tzinfo=CHICAGO)) == 0   # 4 March closed, 5 March still open
     assert check(datetime(2026, 3, 6, 3, 0, tzinfo=CHICAGO)) == 1    # 4 and 5 March closed: two in a row
     assert check(datetime(2026, 3, 7, 4, 0, tzinfo=CHICAGO)) == 0    # the streak goes on: no second alert
@@ -39,19 +39,19 @@ def test_two_missed_evenings_alert_once_per_streak(alice):
 
 def test_a_diary_tonight_does_not_hide_the_streak_before_it(bob):
     # bob's run-in starts 20 March; he answers nothing until the evening of the 22nd.
-    answer(bob, datetime(2026, 3, 22, 19, 0, tzinfo=WARSAW))
+    diary_at(bob, datetime(2026, 3, 22, 19, 0, tzinfo=WARSAW))
     assert check(datetime(2026, 3, 22, 19, 30, tzinfo=WARSAW)) == 1
     assert keys() == [f"missed:{bob.pk}:2026-03-20"]
 
 
 def test_the_window_closes_at_03_00_on_the_spring_forward_night(bob):
     # Europe/Warsaw skips 02:00-03:00 on 29 March: the evening of the 28th closes at 01:00 UTC.
-    answer(bob, datetime(2026, 3, 26, 19, 0, tzinfo=WARSAW))
+    diary_at(bob, datetime(2026, 3, 26, 19, 0, tzinfo=WARSAW))
     assert check(datetime(2026, 3, 29, 0, 59, 59, tzinfo=UTC)) == 0
     assert check(datetime(2026, 3, 29, 1, 0, tzinfo=UTC)) == 1
     assert keys() == [f"missed:{bob.pk}:2026-03-27"]
 
 
 def test_nobody_outside_the_diary_phases_is_alerted(alice):
-    services.change_phase(participant=alice, phase="long_term", actor="system:test")
+    participants.change_phase(participant=alice, phase="long_term", actor="system:test")
     assert check(datetime(2026, 6, 1, 12, 0, tzinfo=CHICAGO)) == 0

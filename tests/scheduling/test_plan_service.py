@@ -5,11 +5,11 @@ from datetime import date, datetime, timedelta
 import pytest
 import time_machine
 
-from diaries import services
+from diaries import participants, treatment
 from notifications import scheduling
+from notifications.inbound import Inbound, receive_sms
 from notifications.models import ScheduledPrompt
-from notifications.services import Inbound, receive_sms
-from tests.conftest import CHICAGO, WARSAW, enroll
+from tests.conftest import CHICAGO, WARSAW, answer_spread, enroll, report_treatment
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +45,7 @@ def test_a_phase_change_replans(alice, django_capture_on_commit_callbacks):
     scheduling.plan_prompts(now=now)
     assert {k for k, _ in rows(alice, status="pending")} == {"diary", "reminder", "visit_reminder"}
     with time_machine.travel(now, tick=False), django_capture_on_commit_callbacks(execute=True):
-        services.change_phase(participant=alice, phase="long_term", actor="system:test")
+        participants.change_phase(participant=alice, phase="long_term", actor="system:test")
     pending = rows(alice, status="pending")
     # The Week 8 visit (Day 57, 3 May) is still reminded; the diary ends; Saturday's check-in begins.
     assert set(pending) == {("lesion_checkin", "2026-05-02"), ("visit_reminder", "week-8")}
@@ -60,11 +60,11 @@ def test_withdrawal_cancels_everything_pending_and_a_return_revives_it(alice, dj
     scheduling.plan_prompts(now=now)
     planned = set(rows(alice, status="pending"))
     with time_machine.travel(now, tick=False), django_capture_on_commit_callbacks(execute=True):
-        services.change_phase(participant=alice, phase="withdrawn", actor="system:test")
+        participants.change_phase(participant=alice, phase="withdrawn", actor="system:test")
     assert rows(alice, status="pending") == {} and set(rows(alice, status="cancelled")) == planned
     with time_machine.travel(now + timedelta(minutes=5), tick=False), \
             django_capture_on_commit_callbacks(execute=True):
-        services.change_phase(participant=alice, phase="vc", actor="system:test", reason="entered in error")
+        participants.change_phase(participant=alice, phase="vc", actor="system:test", reason="entered in error")
     assert set(rows(alice, status="pending")) == planned
 
 
@@ -83,7 +83,7 @@ def test_a_recorded_visit_date_retimes_its_reminder(alice, django_capture_on_com
     scheduling.plan_prompts(now=now)
     assert rows(alice)["visit_reminder", "week-4"].due_at == datetime(2026, 4, 4, 10, 0, tzinfo=CHICAGO)
     with time_machine.travel(now, tick=False), django_capture_on_commit_callbacks(execute=True):
-        services.record_visit(participant=alice, week=4, visit_date=date(2026, 4, 5) + timedelta(days=1),
+        participants.record_visit(participant=alice, week=4, visit_date=date(2026, 4, 5) + timedelta(days=1),
                               actor="system:test")
     reminder = rows(alice)["visit_reminder", "week-4"]
     assert (reminder.status, reminder.due_at) == ("pending", datetime(2026, 4, 5, 10, 0, tzinfo=CHICAGO))
@@ -117,23 +117,23 @@ def test_a_late_day_1_record_still_gets_the_h12_prompt_within_its_window(study, 
 
 def test_treatment_reports_run_the_after_treatment_hooks(alice, django_capture_on_commit_callbacks):
     seen = []
-    services.after_treatment_hooks.append(seen.append)
+    treatment.after_treatment_hooks.append(seen.append)
     try:
-        services.change_phase(participant=alice, phase="long_term", actor="system:test")
+        participants.change_phase(participant=alice, phase="long_term", actor="system:test")
         with django_capture_on_commit_callbacks(execute=True):
-            flare = services.record_treatment_event(participant=alice, kind="recurred", channel="sms")
-            spread = services.report_spread(participant=alice, channel="sms", new_or_extensive=False)
+            flare = report_treatment(participant=alice, kind="recurred", channel="sms")
+            spread = answer_spread(participant=alice, channel="sms", new_or_extensive=False)
     finally:
-        services.after_treatment_hooks.remove(seen.append)
+        treatment.after_treatment_hooks.remove(seen.append)
     assert seen == [flare, spread]
-    assert scheduling.replan_after_treatment in services.after_treatment_hooks  # registered by the app
+    assert scheduling.replan_after_treatment in treatment.after_treatment_hooks  # registered by the app
 
 
 def test_a_clearance_plans_the_stop_prompt_and_a_recurrence_cancels_it(alice, django_capture_on_commit_callbacks):
-    services.change_phase(participant=alice, phase="long_term", actor="system:test")
+    participants.change_phase(participant=alice, phase="long_term", actor="system:test")
     cleared_at = datetime(2026, 6, 2, 20, 0, tzinfo=CHICAGO)
     with time_machine.travel(cleared_at, tick=False), django_capture_on_commit_callbacks(execute=True):
-        clear = services.record_treatment_event(participant=alice, kind="cleared", channel="web", at=cleared_at)
+        clear = report_treatment(participant=alice, kind="cleared", channel="web", at=cleared_at)
     # Planned as soon as the stop day enters the horizon (the daily plan), not days ahead.
     assert ("stop_treatment", f"clear:{clear.pk}") not in rows(alice)
     scheduling.plan_prompts(now=datetime(2026, 6, 4, 0, 30, tzinfo=CHICAGO))
@@ -141,6 +141,6 @@ def test_a_clearance_plans_the_stop_prompt_and_a_recurrence_cancels_it(alice, dj
     assert (stop.status, stop.due_at) == ("pending", datetime(2026, 6, 5, 9, 0, tzinfo=CHICAGO))
     flare_at = datetime(2026, 6, 4, 19, 0, tzinfo=CHICAGO)
     with time_machine.travel(flare_at, tick=False), django_capture_on_commit_callbacks(execute=True):
-        services.record_treatment_event(participant=alice, kind="recurred", channel="web", at=flare_at)
+        report_treatment(participant=alice, kind="recurred", channel="web", at=flare_at)
     stop.refresh_from_db()
     assert stop.status == "cancelled" and stop.reason.startswith("no longer planned")

@@ -4,7 +4,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from diaries import cycles, services
+from diaries import cycles, participants
 from diaries.models import TreatmentEvent
 from notifications.models import ScheduledPrompt
 from tests.conftest import WARSAW
@@ -15,9 +15,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_clearance_stop_recurrence_clearance(bob, sync_sends):
-    services.record_first_application(participant=bob, at=datetime(2026, 3, 27, 9, 0, tzinfo=WARSAW),
+    participants.record_first_application(participant=bob, at=datetime(2026, 3, 27, 9, 0, tzinfo=WARSAW),
                                       actor="system:test")
-    services.change_phase(participant=bob, phase="long_term", actor="system:test")
+    participants.change_phase(participant=bob, phase="long_term", actor="system:test")
     sim = Simulation(datetime(2026, 6, 1, tzinfo=WARSAW), datetime(2026, 7, 6, tzinfo=WARSAW))
     sim.text(datetime(2026, 6, 3, 20, 15, tzinfo=WARSAW), bob, "CLEAR")      # D1 = 3 June: stop on 6 June
     sim.text(datetime(2026, 6, 12, 8, 30, tzinfo=WARSAW), bob, "FLARE")      # back on treatment

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
-from diaries import services, windows
+from diaries import participants, windows
 from diaries.models import Alert, TreatmentEvent
 from notifications import scheduling
 from notifications.models import OutboundMessage, ScheduledPrompt
@@ -38,13 +38,13 @@ def test_a_year_of_prompts(alice, bob, sync_sends):
         d += timedelta(days=1)
     sim.text(datetime(2026, 3, 8, 22, 5, tzinfo=CHICAGO), alice, "5")  # the H12 answer
     sim.at(datetime(2026, 5, 3, 11, 0, tzinfo=CHICAGO),  # the Week 8 visit
-           lambda now: services.change_phase(participant=alice, phase="long_term", actor="system:site"))
+           lambda now: participants.change_phase(participant=alice, phase="long_term", actor="system:site"))
     for d in CLEARANCES:
         sim.text(datetime.combine(d, time(12, 0), tzinfo=CHICAGO), alice, "CLEAR")
     for d in FLARES:
         sim.text(datetime.combine(d, time(7, 30), tzinfo=CHICAGO), alice, "FLARE")
         sim.text(datetime.combine(d, time(7, 31), tzinfo=CHICAGO), alice, "NO")
-    sim.at(datetime(2026, 3, 27, 9, 0, tzinfo=WARSAW), lambda now: services.record_first_application(
+    sim.at(datetime(2026, 3, 27, 9, 0, tzinfo=WARSAW), lambda now: participants.record_first_application(
         participant=bob, at=now, actor="system:site"))
     for day in range(70):  # the hourly missed-diary check, once a day is enough here
         sim.at(datetime(2026, 3, 2, 9, 30, tzinfo=CHICAGO) + timedelta(days=day),
