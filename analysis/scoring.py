@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 # One home for the instrument rules: the core scores one record by them, this module whole columns.
-from diaries.scoring import PROMIS_ITEMS, PROMIS_MIN_ITEMS, PROMIS_T_SCORES  # noqa: F401 - PROMIS_ITEMS for callers
+from diaries.protocol.scoring import PROMIS_ITEMS, PROMIS_MIN_ITEMS, PROMIS_T_SCORES  # noqa: F401 - PROMIS_ITEMS for callers
 
 ITCH_NRS = "ITCH_NRS"
 PROMIS_SD8B = "PROMIS_SD8B"

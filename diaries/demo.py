@@ -14,7 +14,9 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from . import participants, studies, windows
+from diaries import participants, studies
+from diaries.protocol import windows
+
 from .models import Participant
 
 STUDY_FILE = Path(settings.BASE_DIR) / "studies" / "true-ad.toml"

@@ -18,11 +18,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from . import audit, scoring, windows
+from diaries import audit
+from diaries.protocol import scoring, windows
+from diaries.protocol.study_config import StudyConfig
+
 from .errors import DiaryNotOpen, InvalidAnswer, OutsideWindow, ServiceError
 from .models import Channel, DiaryRecord, Participant, Phase, Timepoint
 from .participants import locked_participant
-from .study_config import StudyConfig
 
 # Run after a diary record commits (notifications cancels that evening's reminders):
 # the core calls what the channels registered and imports none of them.

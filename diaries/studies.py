@@ -7,9 +7,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from diaries.protocol.study_config import parse_study_config
+
 from . import audit
 from .models import Site, Study
-from .study_config import parse_study_config
 
 
 @transaction.atomic

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from . import windows
+from diaries.protocol import windows
+
 from .diary import current_record, diary_date_for
 from .errors import DiaryNotOpen, OutsideWindow
 from .models import Participant, Phase, Timepoint

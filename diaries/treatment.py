@@ -13,7 +13,9 @@ from datetime import date, datetime
 
 from django.db import transaction
 
-from . import audit, cycles, windows
+from diaries import audit
+from diaries.protocol import cycles, windows
+
 from .alerts import raise_alert
 from .errors import DiaryNotOpen, ServiceError
 from .models import AlertKind, Participant, Phase, TreatmentEvent, TreatmentEventKind

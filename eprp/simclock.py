@@ -119,7 +119,7 @@ def install_clock(**_kwargs) -> None:
 
 def remove_clock(**_kwargs) -> None:
     global _travel
-    from notifications.transports import locmem
+    from notifications.providers import locmem
 
     if _travel is not None:
         _travel.stop()

@@ -34,15 +34,17 @@ from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client, override_settings
 from django.utils import timezone
-from twilio.request_validator import RequestValidator
 
-from diaries import participants, windows
+from diaries import participants
 from diaries.diary import Recorded, submit_diary
 from diaries.models import Alert, Channel, DiaryRecord, Participant, Phase, Randomization, Study, Timepoint
+from diaries.protocol import windows
 from eprp import simclock
-from notifications import dispatch, scheduling, tasks
+from notifications import tasks
 from notifications.models import InboundMessage, OutboundMessage, OutboundStatus, PromptStatus, ScheduledPrompt
-from notifications.transports import locmem
+from notifications.providers import locmem
+from notifications.providers.twilio import webhooks
+from notifications.scheduling import dispatch, missed, planner
 
 ARMS = ("RUX15", "RUX075", "VEHICLE")
 ARM_WEIGHTS = (2, 2, 1)
@@ -127,7 +129,6 @@ class Simulation:
         self.replies: list[Reply] = []
         self.seq = 0
         self.client = Client()
-        self.validator = RequestValidator(TOKEN)
         self.progress = progress
         self.n = participants
         self.summary = Summary()
@@ -280,13 +281,13 @@ class Simulation:
         if self.workers:
             self._on_workers(tasks.plan_prompts)
         else:
-            scheduling.plan_prompts(now=now)
+            planner.plan_prompts(now=now)
 
     def _alert_missed_diaries(self, now: datetime):
         if self.workers:
             self._on_workers(tasks.alert_missed_diaries)
         else:
-            scheduling.alert_missed_diaries(now=now)
+            missed.alert_missed_diaries(now=now)
 
     def _dispatch(self, now: datetime):
         # The beat ticks every minute whatever is due; an empty tick changes nothing, so the
@@ -564,7 +565,7 @@ class Simulation:
             "To": "+13125550999", "Body": reply.body, "NumMedia": "0", "NumSegments": "1",
             "SmsStatus": "received", "ApiVersion": "2010-04-01",
         }
-        return params, self.validator.compute_signature(settings.PUBLIC_BASE_URL + INBOUND_URL, params)
+        return params, webhooks.sign(settings.PUBLIC_BASE_URL + INBOUND_URL, params, TOKEN)
 
     def _web_answers(self, p: SimPatient, at: datetime) -> tuple[int, list[int]]:
         day = at.astimezone(ZoneInfo(p.zone)).date()

@@ -8,13 +8,12 @@ class NotificationsConfig(AppConfig):
     def ready(self):
         # The diary services call these after commit; diaries never imports notifications.
         from diaries import diary, participants, treatment
-
-        from . import scheduling
+        from notifications.scheduling import planner
 
         for hooks, hook in (
-            (diary.after_answer_hooks, scheduling.cancel_done_diary_prompts),
-            (participants.after_participant_change_hooks, scheduling.replan_after_change),
-            (treatment.after_treatment_hooks, scheduling.replan_after_treatment),
+            (diary.after_answer_hooks, planner.cancel_done_diary_prompts),
+            (participants.after_participant_change_hooks, planner.replan_after_change),
+            (treatment.after_treatment_hooks, planner.replan_after_treatment),
         ):
             if hook not in hooks:
                 hooks.append(hook)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from diaries import cycles, windows
 from diaries.diary import LockedDiary, diary_date_for
 from diaries.errors import ServiceError
 from diaries.models import DiaryRecord, Participant, Phase, Timepoint
+from diaries.protocol import cycles, windows
 from diaries.treatment import cycle_events
 
 from . import chatbot

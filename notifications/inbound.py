@@ -15,12 +15,14 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from diaries import alerts, participants, phones, treatment, windows
+from diaries import alerts, participants, phones, treatment
 from diaries.diary import LockedDiary, Reason, Refused, lock_diary, refuse_diary, submit_diary
 from diaries.errors import ServiceError
 from diaries.models import AlertKind, Channel, Participant, Study, Timepoint
+from diaries.protocol import windows
+from notifications import chatbot
+from notifications.chatbot import texts
 
-from . import chatbot, texts
 from .context import build_context, diary_date_now, locked_conversation
 from .models import InboundMessage, OutboundMessage
 from .outbox import queue_message, send_diary_link
@@ -34,20 +36,18 @@ MAX_BODY = 1600
 
 @dataclass(frozen=True)
 class Inbound:
+    """One received text as the provider delivered it (notifications/providers/twilio/webhooks.py reads it)."""
+
     message_sid: str
     sender: str
     body: str
     num_media: int
 
     @classmethod
-    def from_params(cls, params) -> Inbound:
-        try:
-            num_media = int(params.get("NumMedia") or 0)
-        except ValueError:
-            num_media = 0
-        body = _storable(params.get("Body") or "")[:MAX_BODY]
-        return cls(_storable(params.get("MessageSid", "")).strip()[:64], _storable(params.get("From", "")).strip(),
-                   body, num_media)
+    def received(cls, *, message_sid: str, sender: str, body: str, num_media: int) -> Inbound:
+        """Cut to what is stored: the id to 64 characters, the body to MAX_BODY, no NUL anywhere."""
+        return cls(_storable(message_sid).strip()[:64], _storable(sender).strip(), _storable(body)[:MAX_BODY],
+                   num_media)
 
 
 def _storable(text: str) -> str:

@@ -18,20 +18,17 @@ from django.db.models import Case, CharField, F, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
-from diaries import alerts, links, participants
+from diaries import alerts, participants
 from diaries.models import AlertKind, Participant, Phase
+from diaries.patient.web import links
+from notifications.chatbot import texts
+from notifications.providers import BAD_NUMBER, OPTED_OUT, Outgoing, Sent, TransportError, send_all
 
-from . import texts
 from .models import STATUS_RANK, OutboundMessage, OutboundStatus
-from .transports import Outgoing, Sent, TransportError, send_all
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-# Twilio error codes: 21610 the recipient has opted out (replied STOP to the carrier);
-# 21211 invalid number; 21614 not a mobile number.
-OPTED_OUT_CODES = {"21610"}
-UNDELIVERABLE_CODES = {"21211", "21614"}
 # Our own code for a message whose worker died while handing it over (outcome unknown).
 STRANDED = "stranded"
 
@@ -95,7 +92,7 @@ def send_messages(message_ids, *, transport=None) -> dict:
 
     {message id: status}. The claim (queued -> sending) commits before anything is sent,
     so a message is handed over at most once even if this runs twice at the same time.
-    The chunk is handed over concurrently (`transports.send_all`); the outcomes are
+    The chunk is handed over concurrently (`providers.send_all`); the outcomes are
     recorded here, the sent ones in one statement for the whole chunk.
     """
     now = timezone.now()
@@ -177,16 +174,10 @@ def _set_status(message: OutboundMessage, status: str, *, code: str = "", error_
 
 
 def _send_failed(message: OutboundMessage, exc) -> str:
-    participant = message.participant
-    if exc.code in OPTED_OUT_CODES:
-        _set_status(message, OutboundStatus.FAILED, code=exc.code, error_message="recipient opted out")
-        participants.record_sms_consent(participant=participant, opted_in=False, actor="system:twilio",
-                                    source=f"twilio:{exc.code}")
-        return OutboundStatus.FAILED
-    if exc.code in UNDELIVERABLE_CODES:
-        _set_status(message, OutboundStatus.FAILED, code=exc.code, error_message=str(exc))
-        alerts.raise_alert(participant=participant, kind=AlertKind.UNDELIVERABLE, key=f"number:{exc.code}:"
-                             f"{participant.phone_hash[:16]}", detail=f"Twilio error {exc.code}: check the number.")
+    if exc.problem is not None:
+        _set_status(message, OutboundStatus.FAILED, code=exc.code,
+                    error_message="recipient opted out" if exc.problem == OPTED_OUT else str(exc))
+        _act_on(exc.problem, message.participant, exc.code)
         return OutboundStatus.FAILED
     if exc.retryable and message.attempts < MAX_ATTEMPTS:
         # Back to queued: the retry claims it again like any other queued message.
@@ -196,11 +187,24 @@ def _send_failed(message: OutboundMessage, exc) -> str:
     return OutboundStatus.FAILED
 
 
-def record_delivery_status(*, message_id, status: str, error_code: str = "") -> bool:
+def _act_on(problem: str, participant: Participant, code: str) -> None:
+    """What a failed message tells about the participant: opted out with the carrier, or a bad number."""
+    provider = settings.SMS_BACKEND
+    if problem == OPTED_OUT:
+        participants.record_sms_consent(participant=participant, opted_in=False, actor=f"system:{provider}",
+                                        source=f"{provider}:{code}")
+    elif problem == BAD_NUMBER:
+        alerts.raise_alert(participant=participant, kind=AlertKind.UNDELIVERABLE,
+                           key=f"number:{code}:{participant.phone_hash[:16]}",
+                           detail=f"SMS provider error {code}: check the number.")
+
+
+def record_delivery_status(*, message_id, status: str, error_code: str = "", problem: str | None = None) -> bool:
     """A status callback: moves the message forward only (callbacks arrive out of order).
 
     One exception: a message failed as stranded (its worker died mid-call) takes what
-    Twilio reports from "sent" on, since Twilio knows whether it left.
+    the provider reports from "sent" on, since the provider knows whether it left.
+    `problem`: what the provider's error code means (providers.OPTED_OUT, BAD_NUMBER).
     """
     message = OutboundMessage.objects.select_related("participant").filter(pk=message_id).first()
     if message is None or status not in STATUS_RANK:
@@ -214,14 +218,8 @@ def record_delivery_status(*, message_id, status: str, error_code: str = "") -> 
     updated = OutboundMessage.objects.filter(pk=message.pk, status=message.status).update(
         status=status, error_code=(error_code or message.error_code)[:20], updated_at=timezone.now()
     )
-    if updated and error_code:
-        if error_code in OPTED_OUT_CODES:
-            participants.record_sms_consent(participant=message.participant, opted_in=False, actor="system:twilio",
-                                        source=f"twilio:{error_code}")
-        elif error_code in UNDELIVERABLE_CODES:
-            alerts.raise_alert(participant=message.participant, kind=AlertKind.UNDELIVERABLE,
-                                 key=f"number:{error_code}:{message.participant.phone_hash[:16]}",
-                                 detail=f"Twilio error {error_code}: check the number.")
+    if updated and problem is not None:
+        _act_on(problem, message.participant, error_code)
     return bool(updated)
 
 

@@ -2,7 +2,9 @@
 
 from celery import shared_task
 
-from . import dispatch, outbox, scheduling
+from notifications import outbox
+from notifications.scheduling import dispatch, missed, planner
+
 from .outbox import send_message_task, send_messages_task  # noqa: F401 - registered for autodiscovery
 
 
@@ -20,12 +22,12 @@ def fail_stranded_messages() -> int:
 def plan_prompts(participant_id: str | None = None) -> int:
     """Daily for everyone (the rolling horizon), or one participant; returns the rows planned."""
     ids = None if participant_id is None else [participant_id]
-    return scheduling.plan_prompts(participant_ids=ids).created
+    return planner.plan_prompts(participant_ids=ids).created
 
 
 @shared_task
 def dispatch_due_prompts(helpers: int = 3) -> int:
-    """The tick, every minute: everything due, in batches (notifications/dispatch.py).
+    """The tick, every minute: everything due, in batches (notifications/scheduling/dispatch.py).
 
     When the first batch comes back full, a backlog is waiting (19:00 in a big zone): one
     more tick is started beside this one, which may start one more, up to `helpers`. SKIP
@@ -41,4 +43,4 @@ def dispatch_due_prompts(helpers: int = 3) -> int:
 
 @shared_task
 def alert_missed_diaries() -> int:
-    return scheduling.alert_missed_diaries()
+    return missed.alert_missed_diaries()

@@ -26,7 +26,7 @@ def _test_settings(settings):
 
 @pytest.fixture
 def rules():
-    from diaries.study_config import parse_study_config
+    from diaries.protocol.study_config import parse_study_config
 
     return parse_study_config(STUDY_FILE.read_text(encoding="utf-8"))
 

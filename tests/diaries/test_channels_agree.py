@@ -14,9 +14,9 @@ import time_machine
 from django.test import Client
 from rest_framework.test import APIClient
 
-from diaries import links
 from diaries.models import AuditEvent, DiaryRecord
-from diaries.patient_auth import issue_token
+from diaries.patient.app.auth import issue_token
+from diaries.patient.web import links
 from tests.conftest import CHICAGO, enroll
 from tests.fake_twilio import signed_post
 

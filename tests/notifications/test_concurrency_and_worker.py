@@ -11,7 +11,7 @@ from django.db import connection, connections
 from diaries.models import DiaryRecord
 from notifications import outbox
 from notifications.models import InboundMessage, OutboundMessage
-from notifications.transports import locmem
+from notifications.providers import locmem
 from tests.conftest import CHICAGO
 from tests.fake_twilio import signed_post
 

@@ -5,7 +5,7 @@ import pytest
 from diaries.models import Alert, Participant
 from notifications import inbound, outbox
 from notifications.models import OutboundMessage
-from notifications.transports.twilio import TwilioTransport
+from notifications.providers.twilio.transport import TwilioTransport
 from tests.fake_twilio import FakeTwilio
 
 pytestmark = pytest.mark.django_db
@@ -177,7 +177,7 @@ def test_many_queued_messages_go_to_the_workers_in_chunks(monkeypatch, django_ca
 
 def test_send_messages_task_sends_each_and_retries_alone(alice, monkeypatch, settings):
     from notifications import tasks
-    from notifications.transports import TransportError, locmem
+    from notifications.providers import TransportError, locmem
 
     settings.SMS_SEND_THREADS = 1  # fail_next fails the next send: one at a time, in order
     retried = []

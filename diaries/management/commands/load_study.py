@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from diaries import studies
-from diaries.study_config import ConfigError
+from diaries.protocol.study_config import ConfigError
 
 
 class Command(BaseCommand):
