@@ -1,11 +1,15 @@
 """Celery tasks: thin, take ids, safe to run twice. The outbox's send tasks live beside their service."""
 
+import logging
+
 from celery import shared_task
 
+from diaries.models import Participant, TreatmentEvent
 from notifications import outbox
+from notifications.outbox import send_message_task, send_messages_task  # noqa: F401 - registered for autodiscovery
 from notifications.scheduling import dispatch, missed, planner
 
-from .outbox import send_message_task, send_messages_task  # noqa: F401 - registered for autodiscovery
+log = logging.getLogger(__name__)
 
 
 @shared_task
@@ -23,6 +27,30 @@ def plan_prompts(participant_id: str | None = None) -> int:
     """Daily for everyone (the rolling horizon), or one participant; returns the rows planned."""
     ids = None if participant_id is None else [participant_id]
     return planner.plan_prompts(participant_ids=ids).created
+
+
+@shared_task
+def replan_participant(participant_id: str) -> int:
+    """One participant's prompts after a change (enrollment, Day 1, phase, consent, visit, treatment report)."""
+    participant = Participant.objects.filter(pk=participant_id).first()
+    return 0 if participant is None else planner.plan_participant(participant=participant).created
+
+
+def replan_after_change(participant: Participant) -> None:
+    """Registered with diaries (apps.py), run after the change commits: the plan follows in a task,
+    not in the patient's or the coordinator's request."""
+    _enqueue(replan_participant, str(participant.pk))
+
+
+def replan_after_treatment(event: TreatmentEvent) -> None:
+    _enqueue(replan_participant, str(event.participant_id))
+
+
+def _enqueue(task, *args) -> None:
+    try:
+        task.delay(*args)
+    except Exception:  # the broker is down: the change is committed and the daily plan catches up
+        log.exception("could not enqueue %s%r; the daily plan will catch up", task.name, args)
 
 
 @shared_task

@@ -72,6 +72,18 @@ def charlie(study, django_user_model):
 
 
 @pytest.fixture
+def tasks_inline():
+    """Tasks run in this process as they are enqueued (after commit): for tests of what a change
+    sets off. Tests marked `worker` run them on a real worker instead."""
+    from eprp.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
+
+
+@pytest.fixture
 def celery_worker():
     """A real Celery worker (in-process thread) on the configured broker: Redis in CI, files locally."""
     from celery.contrib.testing.worker import start_worker

@@ -31,7 +31,6 @@ no longer pending, except reviving one it cancelled itself ("no longer planned")
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -56,8 +55,6 @@ from diaries.models import (
 from diaries.protocol import cycles, windows
 from diaries.protocol.study_config import StudyConfig
 from notifications.models import PromptKind, PromptStatus, ScheduledPrompt
-
-log = logging.getLogger(__name__)
 
 HORIZON = timedelta(days=2)
 # How far back a re-plan still recognises its own prompts: a prompt deferred out of quiet
@@ -404,23 +401,7 @@ def plan_participant(*, participant: Participant, now: datetime | None = None) -
     return stats
 
 
-# --- hooks (registered in apps.py, run after a diaries write commits) -----------------------
-
-
-def replan_after_change(participant: Participant) -> None:
-    _replan(participant)
-
-
-def replan_after_treatment(event: TreatmentEvent) -> None:
-    _replan(event.participant)
-
-
-def _replan(participant: Participant) -> None:
-    try:
-        plan_participant(participant=Participant.objects.get(pk=participant.pk))
-    except Exception:
-        # The change itself is committed; the next daily plan re-plans this participant.
-        log.exception("re-planning prompts for %s failed; the daily plan will catch up", participant.pk)
+# --- after a diary is done (registered in apps.py, runs right after the diary commits) -------
 
 
 def cancel_done_diary_prompts(record: DiaryRecord) -> int:

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_new_alert_is_emailed_to_the_sites_staff_without_phi(alice, coordinator, charlie_staff, monitor,
-                                                              django_capture_on_commit_callbacks):
+                                                              tasks_inline, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         alert = alerts.raise_alert(participant=alice, kind=AlertKind.LESIONS_SPREAD, key="r:1",
                                      detail="Patient says: rash spreading to my face")
@@ -23,7 +23,7 @@ def test_a_new_alert_is_emailed_to_the_sites_staff_without_phi(alice, coordinato
     assert "face" not in text and alice.phone not in text and alice.phone[-4:] not in text
 
 
-def test_an_alert_raised_twice_is_emailed_once(alice, coordinator, django_capture_on_commit_callbacks):
+def test_an_alert_raised_twice_is_emailed_once(alice, coordinator, tasks_inline, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         alerts.raise_alert(participant=alice, kind=AlertKind.MISSED_DIARIES, key="m:1")
         alerts.raise_alert(participant=alice, kind=AlertKind.MISSED_DIARIES, key="m:1")

@@ -6,6 +6,7 @@ import pytest
 import time_machine
 
 from diaries import participants, treatment
+from notifications import tasks
 from notifications.inbound import Inbound, receive_sms
 from notifications.models import ScheduledPrompt
 from notifications.scheduling import planner
@@ -40,7 +41,7 @@ def test_the_horizon_rolls_forward_day_by_day(alice):
     assert sorted(slot for kind, slot in rows(alice) if kind == "diary") == [f"2026-03-{d}" for d in range(10, 15)]
 
 
-def test_a_phase_change_replans(alice, django_capture_on_commit_callbacks):
+def test_a_phase_change_replans(alice, tasks_inline, django_capture_on_commit_callbacks):
     now = datetime(2026, 5, 1, 12, 0, tzinfo=CHICAGO)  # Day 55, a Friday
     planner.plan_prompts(now=now)
     assert {k for k, _ in rows(alice, status="pending")} == {"diary", "reminder", "visit_reminder"}
@@ -55,7 +56,7 @@ def test_a_phase_change_replans(alice, django_capture_on_commit_callbacks):
     assert all(p.reason.startswith("no longer planned") for p in cancelled.values())
 
 
-def test_withdrawal_cancels_everything_pending_and_a_return_revives_it(alice, django_capture_on_commit_callbacks):
+def test_withdrawal_cancels_everything_pending_and_a_return_revives_it(alice, tasks_inline, django_capture_on_commit_callbacks):
     now = datetime(2026, 3, 20, 12, 0, tzinfo=CHICAGO)
     planner.plan_prompts(now=now)
     planned = set(rows(alice, status="pending"))
@@ -78,7 +79,7 @@ def test_the_daily_plan_cancels_prompts_of_participants_who_ended(alice, bob):
     assert rows(bob, status="pending")
 
 
-def test_a_recorded_visit_date_retimes_its_reminder(alice, django_capture_on_commit_callbacks):
+def test_a_recorded_visit_date_retimes_its_reminder(alice, tasks_inline, django_capture_on_commit_callbacks):
     now = datetime(2026, 4, 3, 12, 0, tzinfo=CHICAGO)  # Week 4 visit nominally Day 29, 5 April
     planner.plan_prompts(now=now)
     assert rows(alice)["visit_reminder", "week-4"].due_at == datetime(2026, 4, 4, 10, 0, tzinfo=CHICAGO)
@@ -90,7 +91,7 @@ def test_a_recorded_visit_date_retimes_its_reminder(alice, django_capture_on_com
     assert reminder.diary_date == date(2026, 4, 6)
 
 
-def test_a_completed_diary_cancels_that_evenings_prompts(alice, django_capture_on_commit_callbacks):
+def test_a_completed_diary_cancels_that_evenings_prompts(alice, tasks_inline, django_capture_on_commit_callbacks):
     planner.plan_prompts(now=datetime(2026, 3, 20, 12, 0, tzinfo=CHICAGO))
     evening = datetime(2026, 3, 20, 18, 0, tzinfo=CHICAGO)  # before the 19:00 prompt, window open
     with django_capture_on_commit_callbacks(execute=True):
@@ -105,7 +106,7 @@ def test_a_completed_diary_cancels_that_evenings_prompts(alice, django_capture_o
     assert tonight["diary", "2026-03-21"].status == "pending"
 
 
-def test_a_late_day_1_record_still_gets_the_h12_prompt_within_its_window(study, django_capture_on_commit_callbacks):
+def test_a_late_day_1_record_still_gets_the_h12_prompt_within_its_window(study, tasks_inline, django_capture_on_commit_callbacks):
     applied = datetime(2026, 4, 1, 8, 0, tzinfo=WARSAW)
     with time_machine.travel(applied + timedelta(hours=12, minutes=30), tick=False), \
             django_capture_on_commit_callbacks(execute=True):
@@ -115,7 +116,7 @@ def test_a_late_day_1_record_still_gets_the_h12_prompt_within_its_window(study, 
     assert (h12.status, h12.due_at) == ("pending", applied + timedelta(hours=12))
 
 
-def test_treatment_reports_run_the_after_treatment_hooks(alice, django_capture_on_commit_callbacks):
+def test_treatment_reports_run_the_after_treatment_hooks(alice, tasks_inline, django_capture_on_commit_callbacks):
     seen = []
     treatment.after_treatment_hooks.append(seen.append)
     try:
@@ -126,10 +127,10 @@ def test_treatment_reports_run_the_after_treatment_hooks(alice, django_capture_o
     finally:
         treatment.after_treatment_hooks.remove(seen.append)
     assert seen == [flare, spread]
-    assert planner.replan_after_treatment in treatment.after_treatment_hooks  # registered by the app
+    assert tasks.replan_after_treatment in treatment.after_treatment_hooks  # registered by the app
 
 
-def test_a_clearance_plans_the_stop_prompt_and_a_recurrence_cancels_it(alice, django_capture_on_commit_callbacks):
+def test_a_clearance_plans_the_stop_prompt_and_a_recurrence_cancels_it(alice, tasks_inline, django_capture_on_commit_callbacks):
     participants.change_phase(participant=alice, phase="long_term", actor="system:test")
     cleared_at = datetime(2026, 6, 2, 20, 0, tzinfo=CHICAGO)
     with time_machine.travel(cleared_at, tick=False), django_capture_on_commit_callbacks(execute=True):
@@ -144,3 +145,15 @@ def test_a_clearance_plans_the_stop_prompt_and_a_recurrence_cancels_it(alice, dj
         report_treatment(participant=alice, kind="recurred", channel="web", at=flare_at)
     stop.refresh_from_db()
     assert stop.status == "cancelled" and stop.reason.startswith("no longer planned")
+
+
+def test_a_change_enqueues_the_replan_instead_of_planning_in_the_request(alice, monkeypatch,
+                                                                        django_capture_on_commit_callbacks):
+    planner.plan_prompts(now=datetime(2026, 5, 1, 12, 0, tzinfo=CHICAGO))
+    before = rows(alice, status="pending")
+    queued = []
+    monkeypatch.setattr(tasks.replan_participant, "delay", queued.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        participants.change_phase(participant=alice, phase="long_term", actor="system:test")
+    assert queued == [str(alice.pk)]
+    assert rows(alice, status="pending") == before  # nothing re-planned inside the change's request
