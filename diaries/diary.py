@@ -144,7 +144,10 @@ def diary_date_for(p: Participant, timepoint: str, at: datetime) -> date:
 
 
 def next_opening(p: Participant, timepoint: str, at: datetime) -> datetime | None:
-    """When a refused submission could be made next, if the rules know: one answer for every channel."""
+    """When the diary opens next after this instant, if it will: for a refusal and for "what is open now".
+
+    One answer for every channel (the web's refusal page, the app's 409 and its "today").
+    """
     rules = p.study.rules
     if p.phase in (Phase.COMPLETED, Phase.WITHDRAWN):
         return None
@@ -153,12 +156,15 @@ def next_opening(p: Participant, timepoint: str, at: datetime) -> datetime | Non
             return None
         window = windows.h12_window(p.first_application_at, rules)
         return window.opens if at < window.opens else None
-    if p.phase not in (Phase.RUNIN, Phase.VEHICLE_CONTROLLED) or p.discontinued_on:
+    if p.phase not in (Phase.RUNIN, Phase.VEHICLE_CONTROLLED):
         return None
     window = windows.Window.of(rules)
     if windows.local(at, p.zone).date() < p.runin_start:
         return windows.wall_clock(p.runin_start, window.opens, p.zone)
-    return windows.next_window_opens(at, p.zone, window)
+    opens = windows.next_window_opens(at, p.zone, window)
+    if p.discontinued_on and windows.local(opens, p.zone).date() > p.discontinued_on:
+        return None  # no diary after the discontinuation date
+    return opens
 
 
 def answer_problems(rules: StudyConfig, timepoint: str, answers: dict[str, dict], *, partial: bool) -> list[Problem]:

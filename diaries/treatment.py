@@ -33,7 +33,7 @@ class NoRecurrence(ServiceError):
 @dataclass(frozen=True)
 class TreatmentReport:
     event: TreatmentEvent
-    keep_treating_until: date | None  # after a clearance: the open cycle's stop day
+    keep_treating_until: date | None  # after a clearance: the open cycle's stop day; None once it has passed
     site_will_call: bool  # lesions in new areas or extensive: the site was alerted
     spread_answer_pending: bool  # a recurrence still waits for "new areas or extensive?"
 
@@ -134,6 +134,8 @@ def _report(p: Participant, event: TreatmentEvent) -> TreatmentReport:
     until = None
     if event.kind == TreatmentEventKind.CLEARED:
         until = cycles.keep_treating_until(cycle_events([p.pk]).get(p.pk, []), p.study.rules)
+        if until is not None and until <= event.event_date:
+            until = None  # cleared again after the stop day: nothing left to apply (as the SMS says)
     return TreatmentReport(event=event, keep_treating_until=until, site_will_call=bool(event.new_or_extensive),
                            spread_answer_pending=spread_answer_pending(p))
 

@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import time_machine
+from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
@@ -35,11 +36,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from analysis.randomization import import_randomization
+from analysis.services import run_export
 from diaries import participants
 from diaries.diary import Recorded, submit_diary
 from diaries.models import Alert, Channel, DiaryRecord, Participant, Phase, Randomization, Study, Timepoint
 from diaries.protocol import windows
 from eprp import simclock
+from eprp.celery import app
 from notifications import tasks
 from notifications.models import InboundMessage, OutboundMessage, OutboundStatus, PromptStatus, ScheduledPrompt
 from notifications.providers import locmem
@@ -185,8 +189,6 @@ class Simulation:
         self._make_patients()
         if self.workers:
             return self._run_on_workers()
-        from eprp.celery import app
-
         # Read before the override below: Celery may load its configuration from the overridden
         # settings, and restoring that value would leave every later task eager in this process.
         eager = app.conf.task_always_eager
@@ -209,9 +211,6 @@ class Simulation:
         task; the simulator waits for the work it set off to drain before moving the clock.
         """
         from django.db import connection
-
-        from eprp.celery import app
-
         if connection.vendor != "postgresql" or not settings.CELERY_BROKER_URL.startswith("redis://"):
             raise RuntimeError("--workers needs PostgreSQL and Redis (DATABASE_URL, CELERY_BROKER_URL)")
         if app.conf.task_always_eager:
@@ -546,8 +545,6 @@ class Simulation:
             by_patient.setdefault(reply.usubjid, []).append(op)
         if not by_patient:
             return
-        from eprp.celery import app
-
         # A few tasks per worker process, balanced by the number of replies in each.
         chunks: list[list] = [[] for _ in range(min(len(by_patient), self.workers * 4))]
         for ops in sorted(by_patient.values(), key=len, reverse=True):
@@ -575,9 +572,6 @@ class Simulation:
 
     def finish(self, *, export_dir) -> Summary:
         """Unblind (import the randomization as a statistician) and write the transfer."""
-        from analysis.randomization import import_randomization
-        from analysis.services import run_export
-
         statistician = _statistician()
         rows = ["USUBJID,ARM,STRATUM"] + [f"{p.usubjid},{p.arm},{p.stratum}" for p in self.patients.values()
                                           if p.participant_id is not None]
@@ -616,6 +610,7 @@ def record_web_diary(participant_id, itch: int, options: list[int]) -> bool:
 _worker_client: Client | None = None
 
 
+@shared_task(name=simclock.REPLIES_TASK, ignore_result=True)
 def play_replies(ops: list[dict]) -> None:
     """On a simulation worker (simclock.REPLIES_TASK): patients' texts and web diaries, in order.
 

@@ -19,7 +19,7 @@ from diaries import alerts, participants, phones, treatment
 from diaries.diary import LockedDiary, Reason, Refused, lock_diary, refuse_diary, submit_diary
 from diaries.errors import ServiceError
 from diaries.models import AlertKind, Channel, Participant, Study, Timepoint
-from diaries.protocol import windows
+from diaries.protocol import dates, windows
 from notifications import chatbot
 from notifications.chatbot import texts
 
@@ -181,7 +181,7 @@ def apply_effects(participant: Participant, result: chatbot.Result, now: datetim
 def _refused_reply(participant: Participant, refused: Refused, now: datetime) -> str:
     """The diary was refused between reading the context and writing (the window closed): say why."""
     if refused.next_opens_at is not None:
-        when = texts.format_when(windows.local(refused.next_opens_at, participant.zone),
+        when = dates.sms_when(windows.local(refused.next_opens_at, participant.zone),
                                  windows.local(now, participant.zone).date(), participant.language)
         return texts.render(participant.language, "outside_window", when=when)
     if refused.reason == Reason.DIARY_NOT_OPEN:

@@ -34,18 +34,13 @@ PURE = (
 )
 TWILIO_HOME = "notifications/providers/twilio/"
 
-# Today's violations, each "rule path imported-module". It only shrinks.
+# Known violations, each "rule path imported-module"; the list only shrinks. What is left is
+# in analysis (sponsor exports: its selectors read its services' permission checks and its
+# services enqueue its own task), changed by the analysis work of the same round.
 ALLOWED: set[str] = {
-    "function-local-import analysis/longterm.py analysis.transfer",
     "function-local-import analysis/selectors.py analysis.models",
     "function-local-import analysis/selectors.py analysis.services",
     "function-local-import analysis/services.py analysis.tasks",
-    "function-local-import eprp/management/commands/up.py diaries.models",
-    "function-local-import eprp/simclock.py eprp.simulation",
-    "function-local-import eprp/simclock.py notifications.providers.locmem",
-    "function-local-import eprp/simulation.py analysis.randomization",
-    "function-local-import eprp/simulation.py analysis.services",
-    "function-local-import eprp/simulation.py eprp.celery",
 }
 
 

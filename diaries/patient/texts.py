@@ -1,17 +1,15 @@
-"""The web diary's own words in English and Spanish, and dates and times written for each.
+"""The words of the web diary and the app, in English and Spanish: one catalogue for both.
 
 Kept here rather than in locale/*.po so the SMS texts and the web pages can be
-translated independently; instrument texts come from the study configuration.
+translated independently; instrument texts come from the study configuration, dates
+and times from diaries/protocol/dates.py (one set of formatters for every channel).
 Patient-facing words name neither the diagnosis nor the study drug ("patches",
-"study cream"). Dates are formatted here, not by the OS locale, so a server without
-es_ES locales still writes "lunes, 9 de marzo de 2026".
+"study cream").
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
-LANGUAGES = ("en", "es")
+from diaries.protocol.dates import LANGUAGES, format_date
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -65,6 +63,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "skin_clear_explain": "Only send this when the patches you were treating are gone.",
         "send": "Send",
         "skin_clear_saved": "Thank you. Keep applying your study cream until {date}, then stop.",
+        "skin_still_clear": "Thank you. Your skin is still clear: no cream needed.",
         "skin_back_intro": "Please answer both questions.",
         "q_new_areas": "Are any patches in new areas?",
         "q_extensive": "Are any patches extensive (covering a large area)?",
@@ -158,6 +157,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "skin_clear_explain": "Envíelo solo cuando las placas que trataba hayan desaparecido.",
         "send": "Enviar",
         "skin_clear_saved": "Gracias. Siga aplicando la crema del estudio hasta el {date} y luego deje de usarla.",
+        "skin_still_clear": "Gracias. Su piel sigue limpia: no necesita crema.",
         "skin_back_intro": "Por favor, responda las dos preguntas.",
         "q_new_areas": "¿Hay placas en zonas nuevas?",
         "q_extensive": "¿Hay placas extensas (que cubren una zona grande)?",
@@ -202,17 +202,6 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-_MONTHS = {
-    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"],
-    "es": ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
-           "noviembre", "diciembre"],
-}
-_WEEKDAYS = {
-    "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
-    "es": ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"],
-}
-
 
 def language_or_default(lang: str | None) -> str:
     return lang if lang in LANGUAGES else "en"
@@ -226,44 +215,13 @@ def t(lang: str, key: str, **values) -> str:
     return texts(lang)[key].format(**values)
 
 
-def format_date(d: date, lang: str) -> str:
-    """"Monday, March 9, 2026" / "lunes, 9 de marzo de 2026"."""
-    lang = language_or_default(lang)
-    weekday, month = _WEEKDAYS[lang][d.weekday()], _MONTHS[lang][d.month - 1]
-    if lang == "es":
-        return f"{weekday}, {d.day} de {month} de {d.year}"
-    return f"{weekday}, {month} {d.day}, {d.year}"
-
-
-def format_short_date(d: date, lang: str) -> str:
-    """"Mar 9" / "9 mar": for the chart's axis."""
-    lang = language_or_default(lang)
-    month = _MONTHS[lang][d.month - 1][:3]
-    return f"{d.day} {month}" if lang == "es" else f"{month} {d.day}"
-
-
-def format_day(d: date, lang: str, *, this_year: int | None = None) -> str:
-    """A compact date for tables: "Thu, Nov 26" / "jue, 26 nov", with the year when it is not this year."""
-    lang = language_or_default(lang)
-    day = f"{_WEEKDAYS[lang][d.weekday()][:3]}, {format_short_date(d, lang)}"
-    return day if d.year == this_year else f"{day} {d.year}"
-
-
-def format_time(dt: datetime, lang: str) -> str:
-    """A local wall-clock time: "5:00 PM" in English, "17:00" in Spanish."""
-    if language_or_default(lang) == "es":
-        return f"{dt.hour:02d}:{dt.minute:02d}"
-    hour = dt.hour % 12 or 12
-    return f"{hour}:{dt.minute:02d} {'AM' if dt.hour < 12 else 'PM'}"
-
-
-def format_when(dt: datetime, lang: str) -> str:
-    """A local date and time: "Monday, March 9, 2026 at 5:00 PM" / "lunes, 9 de marzo de 2026 a las 17:00"."""
-    if language_or_default(lang) == "es":
-        return f"{format_date(dt.date(), lang)} a las {format_time(dt, lang)}"
-    return f"{format_date(dt.date(), lang)} at {format_time(dt, lang)}"
-
-
 def city_of(zone: str) -> str:
     """"America/Chicago" -> "Chicago": what a patient recognises as their time."""
     return zone.rsplit("/", 1)[-1].replace("_", " ")
+
+
+def cleared_message(report, lang: str) -> str:
+    """After "my skin is clear": until when to keep applying the cream, or that none is needed."""
+    if report.keep_treating_until is None:
+        return t(lang, "skin_still_clear")
+    return t(lang, "skin_clear_saved", date=format_date(report.keep_treating_until, lang))

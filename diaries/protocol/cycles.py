@@ -1,7 +1,9 @@
 """Treatment cycles of the long-term phase, derived from a participant's treatment events.
 
-A pure function over plain values (no ORM, no clock), so the scheduler uses it to plan
-the stop prompt and the analysis reuses it for the long-term dataset:
+The one home of the cycle rule: a pure function over plain values (no ORM, no clock).
+The scheduler plans the stop prompt by it, the chatbot and the treatment reports tell
+the patient the stop day by it; analysis/longterm.py applies the same rule to a whole
+trial with pandas and is tested to agree with it (tests/analysis/test_longterm_agrees.py):
 
     CLEAR on local date D  -> keep applying until D+N, stop on D+N (N = stop_treatment_after_days, 3)
     FLARE on local date R  -> resume treatment: the cycle ends and the next one starts on R

@@ -67,7 +67,7 @@ class ScopedMixin:
 
 
 class ReadOnlyMixin:
-    """No add, change or delete through the generic admin forms: writes go through services."""
+    """No add, change or delete through the generic admin forms: writes go through the use cases."""
 
     def has_add_permission(self, request, obj=None):
         return False

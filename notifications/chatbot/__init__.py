@@ -4,9 +4,7 @@ No database, no clock, no Django: notifications.inbound and the scheduler's disp
 give it a Context and carry out the effects it returns.
 """
 
-from notifications.chatbot.machine import (
-    ENDED_PHASES,
-    START_KINDS,
+from notifications.chatbot.effects import (
     AnswerRefused,
     Context,
     OptIn,
@@ -18,10 +16,8 @@ from notifications.chatbot.machine import (
     Result,
     SendLink,
     UnknownInput,
-    handle,
-    media_reply,
-    start,
 )
+from notifications.chatbot.machine import ENDED_PHASES, START_KINDS, handle, media_reply, start
 
 __all__ = [
     "ENDED_PHASES", "START_KINDS", "AnswerRefused", "Context", "OptIn", "OptOut", "RecordAnswers", "ReportClearance",

@@ -5,41 +5,40 @@
 
 No database, no clock, no Django models: notifications.inbound reads the conversation
 row (under a row lock), builds a `Context`, calls `handle`, applies `Result.effects`
-through diaries (`submit_diary`, the treatment reports), stores `Result.state` back and sends `Result.reply`
-("" means send nothing). Everything the bot needs to know about the world (time,
+through diaries (`submit_diary`, the treatment reports), stores `Result.state` back and
+sends `Result.reply` ("" means send nothing). Everything the bot needs to know about the world (time,
 windows, what is already recorded) comes in `Context`; everything it wants done
 goes out as effects.
 
-Conversation state (JSON, stored on the conversation row):
-
-    {"v": 1,
-     "q": None | "itch" | "promis" | "h12" | "spread",   # the question we are waiting for
-     "date": "2025-03-03" | None,  # the diary date of the diary in progress / just thanked
-     "todo": [4, 5, 6, 7, 8],      # PROMIS items still to ask, next first
-     "itch": 7 | None,             # itch answered in this run (thank-you text)
-     "promis": {"1": 3, ...},      # PROMIS answers of this evening so far (as typed)
-     "tries": 0,                   # re-asks of the pending question (at most MAX_REASKS)
-     "fix": False,                 # the pending itch question corrects a thanked diary
-     "thanked": False,             # the thank-you for `date` was the last thing said
-     "resume": None | {...},       # the diary question the H12 prompt interrupted
-     "asked_on": "2025-03-03" | None,  # when the spread question was asked
-     "idle": ["2025-03-03", 2]}    # replies to unexpected texts that local day
+The conversation state it keeps between texts is described in state.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from diaries.protocol import cycles
-from diaries.protocol.study_config import Instrument, Item, StudyConfig
+from diaries.protocol import cycles, dates
+from diaries.protocol.study_config import Instrument, Item
 from notifications.chatbot import parsing, texts
+from notifications.chatbot.effects import (
+    AnswerRefused,
+    Context,
+    OptIn,
+    OptOut,
+    RecordAnswers,
+    ReportClearance,
+    ReportRecurrence,
+    ReportSpread,
+    Result,
+    SendLink,
+    UnknownInput,
+)
+from notifications.chatbot.state import empty_state, is_int, load_state
 
 ITCH = "ITCH_NRS"
 PROMIS = "PROMIS_SD8B"
 DIARY_PHASES = frozenset({"runin", "vc"})  # the daily diary runs from Day -7 to Week 8 (ENDPOINTS.md §2)
 ENDED_PHASES = frozenset({"withdrawn", "completed"})
-QUESTIONS = ("itch", "promis", "h12", "spread")
 # "Re-ask with the valid range, twice at most, then a help text and end the conversation."
 MAX_REASKS = 2
 # Replies to unexpected texts per local day: an auto-responder ("I'm driving") answering
@@ -57,102 +56,6 @@ START_KINDS = (
     "visit_reminder",
     "optin_confirmation",
 )
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the service knows about the participant and the moment, filled in per message."""
-
-    rules: StudyConfig
-    language: str  # "en" | "es"
-    phase: str  # "runin", "vc", "long_term", "completed", "withdrawn"
-    opted_out: bool
-    now_local: datetime  # aware, in the participant's zone
-    diary_date: date | None  # the evening window open right now; None when closed
-    next_window_opens: datetime  # local, aware: for "your next diary opens ..."
-    h12_open: bool
-    h12_done: bool
-    current: dict[str, dict[int, int]]  # answers current for diary_date: code -> {item: option as typed}
-    site_name: str
-    site_phone: str
-    site_hours: str = ""
-    web_link: str | None = None  # included in the reply to LINK; None: SendLink and "the link will follow"
-    visit_date: date | datetime | None = None  # for "visit_reminder"
-    # Long-term phase: the clearance date of the open cycle, when lesions were already
-    # reported clear and have not come back (a second CLEAR keeps the first one's stop day).
-    cleared_on: date | None = None
-
-
-# Effects: what the service applies, in order, inside the same transaction.
-@dataclass(frozen=True)
-class RecordAnswers:
-    """Answers as typed (option numbers); the service applies reversal with Item.score_of.
-
-    PROMIS one by one: one RecordAnswers after each item carrying every answer of the
-    evening so far; each supersedes the previous record, so stopping after 5 items keeps 5.
-    """
-
-    instrument: str
-    timepoint: str  # "DAILY" | "H12"
-    diary_date: date | None  # None for H12: the service dates it
-    answers: dict[int, int]
-
-
-@dataclass(frozen=True)
-class AnswerRefused:
-    """An answer the bot itself refuses (a number outside the window, out of range): audited once.
-
-    The same record of a refused diary as the web and the app leave; `answers` holds what
-    the text was read as ({} when it could not be read as an answer).
-    """
-
-    reason: str  # "outside_window" | "invalid_answer" (diaries.diary.Reason)
-    timepoint: str
-    answers: dict[str, dict[int, int]]
-
-
-@dataclass(frozen=True)
-class OptOut:
-    pass
-
-
-@dataclass(frozen=True)
-class OptIn:
-    pass
-
-
-@dataclass(frozen=True)
-class ReportClearance:
-    pass
-
-
-@dataclass(frozen=True)
-class ReportRecurrence:
-    pass
-
-
-@dataclass(frozen=True)
-class ReportSpread:
-    new_or_extensive: bool  # True: the service raises a site alert
-
-
-@dataclass(frozen=True)
-class SendLink:
-    pass
-
-
-@dataclass(frozen=True)
-class UnknownInput:
-    """For the log: what kind of text could not be used. Never carries the body (PHI)."""
-
-    text_kind: str  # "unclear", "out_of_range", "unexpected", "outside_window"
-
-
-@dataclass(frozen=True)
-class Result:
-    state: dict
-    reply: str
-    effects: list = field(default_factory=list)
 
 
 def handle(state: dict | None, text: str | None, ctx: Context) -> Result:
@@ -180,68 +83,12 @@ def media_reply(ctx: Context) -> str:
     return "" if ctx.opted_out else texts.render(ctx.language, "media")
 
 
-def _empty(idle=None) -> dict:
-    return {
-        "v": 1,
-        "q": None,
-        "date": None,
-        "todo": [],
-        "itch": None,
-        "promis": {},
-        "tries": 0,
-        "fix": False,
-        "thanked": False,
-        "resume": None,
-        "asked_on": None,
-        "idle": idle,
-    }
-
-
-def _iso(value) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return date.fromisoformat(value).isoformat()
-    except ValueError:
-        return None
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _load(raw, nested: bool = False) -> dict:
-    """A clean state from whatever was stored (older shapes, hand edits): bad fields become defaults."""
-    s = _empty()
-    if not isinstance(raw, dict):
-        return s
-    s["q"] = raw.get("q") if raw.get("q") in QUESTIONS else None
-    s["date"] = _iso(raw.get("date"))
-    todo = raw.get("todo")
-    s["todo"] = [n for n in todo if _is_int(n)] if isinstance(todo, list) else []
-    s["itch"] = raw.get("itch") if _is_int(raw.get("itch")) else None
-    promis = raw.get("promis")
-    if isinstance(promis, dict):
-        s["promis"] = {str(k): v for k, v in promis.items() if str(k).isdecimal() and _is_int(v)}
-    s["tries"] = raw.get("tries") if _is_int(raw.get("tries")) else 0
-    s["fix"] = raw.get("fix") is True
-    s["thanked"] = raw.get("thanked") is True
-    s["asked_on"] = _iso(raw.get("asked_on"))
-    idle = raw.get("idle")
-    if isinstance(idle, list) and len(idle) == 2 and _iso(idle[0]) and _is_int(idle[1]):
-        s["idle"] = [_iso(idle[0]), idle[1]]
-    if not nested and isinstance(raw.get("resume"), dict):
-        resume = _load(raw["resume"], nested=True)
-        s["resume"] = resume if resume["q"] in ("itch", "promis") else None
-    return s
-
-
 class _Bot:
     def __init__(self, state, ctx: Context):
         self.ctx = ctx
         self.lang = texts.language_of(ctx.language)
         self.rules = ctx.rules
-        self.s = self.fit(_load(state))
+        self.s = self.fit(load_state(state))
         if self.s["resume"]:
             self.s["resume"] = self.fit(self.s["resume"])
         self.effects: list = []
@@ -268,7 +115,7 @@ class _Bot:
         return self.rules.instrument(PROMIS)
 
     def date_text(self, day: date) -> str:
-        return texts.format_date(day, self.lang)
+        return dates.sms_date(day, self.lang)
 
     def open_diary(self) -> str | None:
         """The ISO diary date when a daily diary can be answered right now."""
@@ -281,13 +128,13 @@ class _Bot:
         items = {it.number: it for it in self.rules.instrument(code).items}
         out = {}
         for key, value in raw.items():
-            number = int(key) if _is_int(key) or (isinstance(key, str) and key.isdecimal()) else None
-            if number in items and _is_int(value) and value in items[number].choices:
+            number = int(key) if is_int(key) or (isinstance(key, str) and key.isdecimal()) else None
+            if number in items and is_int(value) and value in items[number].choices:
                 out[number] = value
         return out
 
     def to_idle(self, **keep) -> None:
-        self.s = {**_empty(self.s.get("idle")), **keep}
+        self.s = {**empty_state(self.s.get("idle")), **keep}
 
     def idle_reply(self, key: str, **values) -> str:
         """A reply to a text we did not ask for, at most MAX_IDLE_REPLIES per local day."""
@@ -333,7 +180,7 @@ class _Bot:
 
     def outside_window(self) -> str:
         c = self.ctx
-        when = texts.format_when(c.next_window_opens, c.now_local.date(), self.lang)
+        when = dates.sms_when(c.next_window_opens, c.now_local.date(), self.lang)
         self.effects.append(UnknownInput("outside_window"))
         return self.idle_reply("outside_window", when=when)
 
@@ -520,7 +367,7 @@ class _Bot:
             date=self.date_text(self.ctx.diary_date),
             itch="-" if itch is None else itch,
             sleep=sleep,
-            closes=texts.format_time(self.rules.window_closes, self.lang),
+            closes=dates.format_time(self.rules.window_closes, self.lang),
         )
 
     def answer_h12(self, norm: str) -> str:
@@ -638,9 +485,9 @@ class _Bot:
             if c.visit_date is None:
                 return ""
             if isinstance(c.visit_date, datetime):
-                when = texts.format_when(c.visit_date, c.now_local.date(), self.lang)
+                when = dates.sms_when(c.visit_date, c.now_local.date(), self.lang)
             else:
-                when = texts.format_day(c.visit_date, c.now_local.date(), self.lang)
+                when = dates.sms_day(c.visit_date, c.now_local.date(), self.lang)
             return self.t("visit_reminder", program=program, when=when, **self.site())
         # The treatment-cycle prompts belong to the long-term phase only.
         if c.phase != "long_term":
@@ -663,7 +510,7 @@ class _Bot:
             question = self.itch_question()
             if kind == "diary":
                 return self.t("diary_prompt", program=self.rules.program_name, date=day, question=question)
-            closes = texts.format_time(self.rules.window_closes, self.lang)
+            closes = dates.format_time(self.rules.window_closes, self.lang)
             return self.t("reminder", date=day, closes=closes, question=question)
         if not self.s["todo"]:
             self.to_idle()

@@ -22,8 +22,6 @@ Rules for every text (DOMAIN.md "SMS rules"; DESIGN.md "The chatbot"):
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
-
 CATALOG: dict[str, dict[str, str]] = {
     "en": {
         "opt_out": "{program}: you are opted out and will get no more messages. Reply START to resume.",
@@ -170,15 +168,6 @@ CATALOG: dict[str, dict[str, str]] = {
     },
 }
 
-_DAYS = {
-    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
-    "es": ("lun", "mar", "mié", "jue", "vie", "sáb", "dom"),
-}
-_MONTHS = {
-    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-    "es": ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic"),
-}
-
 
 def language_of(language: str | None) -> str:
     return language if language in CATALOG else "en"
@@ -187,54 +176,6 @@ def language_of(language: str | None) -> str:
 def render(language: str, key: str, **values) -> str:
     """A catalog text in the language (English when the language has no catalog)."""
     return CATALOG[language_of(language)][key].format(**values)
-
-
-# Dates and times are spelled here, not with strftime: %a and %b follow the server's
-# C locale, which would put "Tue" in a Spanish text or fail on a machine without es_ES.
-def format_date(day: date, language: str) -> str:
-    """ "Tue 3 Mar" / "mar 3 mar"."""
-    lang = language_of(language)
-    return f"{_DAYS[lang][day.weekday()]} {day.day} {_MONTHS[lang][day.month - 1]}"
-
-
-def format_time(t: time, language: str) -> str:
-    """ "5:00 PM" / "17:00"."""
-    if language_of(language) == "en":
-        return f"{t.hour % 12 or 12}:{t.minute:02d} {'AM' if t.hour < 12 else 'PM'}"
-    return f"{t.hour}:{t.minute:02d}"
-
-
-def format_when(moment: datetime, today: date, language: str) -> str:
-    """ "today at 5:00 PM" / "mañana a las 17:00" / "on Thu 5 Mar at 5:00 PM"."""
-    lang = language_of(language)
-    day, clock = moment.date(), format_time(moment.time(), lang)
-    if lang == "en":
-        if day == today:
-            return f"today at {clock}"
-        if (day - today).days == 1:
-            return f"tomorrow at {clock}"
-        return f"on {format_date(day, lang)} at {clock}"
-    at = "a la" if moment.hour == 1 else "a las"
-    if day == today:
-        return f"hoy {at} {clock}"
-    if (day - today).days == 1:
-        return f"mañana {at} {clock}"
-    return f"el {format_date(day, lang)} {at} {clock}"
-
-
-def format_day(day: date, today: date, language: str) -> str:
-    """ "today" / "tomorrow, Tue 3 Mar" / "on Tue 3 Mar" (and Spanish)."""
-    lang = language_of(language)
-    delta = (day - today).days
-    if lang == "en":
-        return (
-            "today"
-            if delta == 0
-            else (f"tomorrow, {format_date(day, lang)}" if delta == 1 else f"on {format_date(day, lang)}")
-        )
-    return (
-        "hoy" if delta == 0 else (f"mañana, {format_date(day, lang)}" if delta == 1 else f"el {format_date(day, lang)}")
-    )
 
 
 # GSM 03.38 default alphabet and its extension table (each extension character costs two).

@@ -13,7 +13,7 @@ Rules (all times local to the participant, all values from the study configurati
 - in the long-term phase, the weekly lesion check-in on `lesion_checkin_weekday` at
   `lesion_checkin_time` through Week `long_term_end_week`, and the stop-treatment prompt
   at `stop_prompt_time` on D + `stop_treatment_after_days` after a clearance on D
-  (diaries.cycles: withheld once a recurrence is reported on or before that day).
+  (diaries/protocol/cycles.py: withheld once a recurrence is reported on or before that day).
 
 The diary prompt, its reminder and the 12-hour prompt are protocol-timed. Everything else
 falling in quiet hours moves to their end (08:00). Withdrawn and completed participants get
@@ -22,8 +22,9 @@ them, so START resumes at once. Times are wall-clock readings through zoneinfo
 (`windows.wall_clock`): a 19:00 prompt stays at 19:00 across DST changes, and a time in a
 spring-forward gap fires when the clock jumps past it.
 
-Rows are planned over a rolling horizon (HORIZON, two days) by a daily task and again on
-every participant change, never as Celery ETA tasks. The service is bulk and idempotent:
+Rows are planned over a rolling horizon (HORIZON, two days) by a daily task, and again by a
+task after every participant change (notifications.tasks.replan_participant), never as
+Celery ETA tasks. The service is bulk and idempotent:
 missing rows are inserted (ON CONFLICT DO NOTHING on the slot key), pending rows that no
 longer apply are cancelled, moved ones re-timed. Nothing it does touches a row that is
 no longer pending, except reviving one it cancelled itself ("no longer planned").

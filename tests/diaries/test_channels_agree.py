@@ -5,6 +5,7 @@ same shape, whatever the channel; the same accepted diary leaves the same record
 from the channel that carried it.
 """
 
+import re
 import uuid
 from datetime import datetime
 from urllib.parse import urlparse
@@ -150,3 +151,29 @@ def test_the_same_diary_by_each_channel_gives_the_same_records(study):
     assert [r[:-1] for r in sms] == [r[:-1] for r in web] == [r[:-1] for r in app]
     assert [r[-1] for r in sms + web + app] == ["sms"] * 2 + ["web"] * 2 + ["app"] * 2
     assert not AuditEvent.objects.filter(action="diary.refused").exists()
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_second_clearance_keeps_the_first_stop_day_and_a_late_one_needs_no_cream(channel, patient):
+    from diaries import participants, treatment
+
+    participants.change_phase(participant=patient, phase="long_term", actor="system:test")
+    treatment.report_clearance(participant=patient, channel="sms", at=datetime(2026, 6, 1, 20, 0, tzinfo=CHICAGO))
+    me = Channel(channel, patient)
+
+    def clear():
+        if channel == "sms":
+            return me.text("CLEAR").content.decode()
+        if channel == "web":
+            me.web_open()
+            me.client.post("/diary/skin/clear/")
+            return me.client.get("/diary/skin/done/").content.decode()
+        response = me.client.post("/api/v1/patient/reports", {"kind": "cleared"}, format="json",
+                                  HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+        return " ".join(response.json()["messages"])
+
+    with time_machine.travel(datetime(2026, 6, 2, 20, 0, tzinfo=CHICAGO), tick=False):
+        text = clear()  # keep applying until the first clearance's stop day, Thursday 4 June
+        assert re.search(r"\bThu[a-z]*,? (4 Jun|June 4)", text), text
+    with time_machine.travel(datetime(2026, 6, 8, 20, 0, tzinfo=CHICAGO), tick=False):
+        assert "no cream needed" in clear()

@@ -12,7 +12,7 @@ Errors are always {"errors": [{"field", "code", "message"}]}.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -27,7 +27,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from diaries import audit, treatment
-from diaries.diary import Reason, Recorded, Refused, current_record, submit_diary
+from diaries.diary import Reason, Recorded, Refused, current_record, next_opening, submit_diary
 from diaries.errors import DiaryNotOpen
 from diaries.models import (
     Channel,
@@ -67,8 +67,9 @@ from diaries.patient.app.serializers import (
     PatientTokenIssued,
     PatientTokenRequest,
 )
-from diaries.patient.texts import format_date, t
+from diaries.patient.texts import cleared_message, t
 from diaries.protocol import windows
+from diaries.protocol.dates import format_date
 from diaries.today import FLOWS, daily_status, h12_status
 
 CODE_SENT = "If this number is enrolled and may receive texts, a sign-in code is on its way. It works for 10 minutes."
@@ -205,9 +206,7 @@ def _reports_state(p: Participant, lang: str) -> dict | None:
 
 
 def today_for(p: Participant, now: datetime, lang: str) -> dict:
-    """What is open now, by the rules the web diary shows and the services enforce."""
-    rules = p.study.rules
-    window = windows.Window.of(rules)
+    """What is open now, by the rules the web diary shows and `submit_diary` enforces."""
     daily = daily_status(p, now)
     h12 = h12_status(p, now)
     open_sets = []
@@ -217,13 +216,6 @@ def today_for(p: Participant, now: datetime, lang: str) -> dict:
     if h12 is not None and h12.state in ("open", "done"):
         open_sets += [_answer_set(p, code, Timepoint.H12, p.day1, h12.closes_at, lang)
                       for code in FLOWS["12h"].instruments]
-    next_opens = None
-    if daily.state == "closed":
-        next_opens = daily.next_opens_at
-    elif daily.state in ("open", "done"):
-        next_opens = windows.window_bounds(daily.diary_date + timedelta(days=1), p.zone, window)[0]
-    elif daily.state == "not_started":
-        next_opens = windows.wall_clock(p.runin_start, window.opens, p.zone)
     return {
         "server_time": _iso(now, p.zone), "language": lang, "zone": p.zone,
         "daily": {"state": daily.state,
@@ -232,7 +224,7 @@ def today_for(p: Participant, now: datetime, lang: str) -> dict:
         "h12": None if h12 is None else {"state": h12.state, "opens_at": _iso(h12.opens_at, p.zone),
                                          "closes_at": _iso(h12.closes_at, p.zone)},
         "open": open_sets,
-        "next_window_opens": _iso(next_opens, p.zone),
+        "next_window_opens": _iso(next_opening(p, Timepoint.DAILY, now), p.zone),
         "reports": _reports_state(p, lang),
     }
 
@@ -469,7 +461,7 @@ class ReportsView(PatientAPIView):
     @staticmethod
     def recorded(p: Participant, report: treatment.TreatmentReport, lang: str, client_time) -> dict:
         if report.event.kind == TreatmentEventKind.CLEARED:
-            messages = [t(lang, "skin_clear_saved", date=format_date(report.keep_treating_until, lang))]
+            messages = [cleared_message(report, lang)]
         else:
             messages = [t(lang, "skin_back_saved")]
             if report.site_will_call:

@@ -1,133 +1,43 @@
-"""The patient web diary: server-rendered pages over the same services as the SMS path.
+"""The patient web diary: server-rendered pages over the same use cases as the SMS path and the app.
 
-A patient arrives through a signed link (diaries/patient/web/links.py); the participant then lives
-only in the session, never in a URL, so no page can show or change anyone else's data.
-ePRO practice: one item per screen, nothing pre-selected, no auto-advance, back
-navigation, a review before anything is sent. In-progress answers stay in the session
-until the review's submit, which records each instrument once through the services;
-the services decide the diary date, the window and supersession, exactly as for SMS.
+A patient arrives through a signed link (diaries/patient/web/links.py); the participant then
+lives only in the session (session.py), never in a URL, so no page can show or change anyone
+else's data. ePRO practice: one item per screen, nothing pre-selected, no auto-advance, back
+navigation, a review before anything is sent. In-progress answers stay in the session until
+the review's submit, which sends the whole diary through `submit_diary` as SMS and the app
+do: the same diary date, window, supersession and refusal.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from diaries import treatment
 from diaries.diary import Reason, Recorded, answer_problems, refuse_diary, submit_diary
-from diaries.models import Channel, DiaryRecord, Participant, Phase, Timepoint, TreatmentEvent
-from diaries.patient.texts import (
-    LANGUAGES,
-    city_of,
-    format_date,
-    format_day,
-    format_short_date,
-    format_time,
-    format_when,
-    language_or_default,
-    t,
-    texts,
-)
+from diaries.models import Channel, DiaryRecord, Phase, Timepoint, TreatmentEvent
+from diaries.patient.texts import LANGUAGES, cleared_message, t
 from diaries.patient.web import links
-from diaries.protocol import windows
-from diaries.today import FLOWS, DailyStatus, Flow, H12Status, daily_status, h12_status
-
-SESSION_PARTICIPANT = "diary_participant"
-SESSION_LINK = "diary_link"
-SESSION_LANG = "diary_lang"
-SESSION_FLOWS = "diary_flows"
-SESSION_DONE = "diary_done"
-
-# No inline script or style anywhere: everything the page loads comes from this origin.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
-    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+from diaries.patient.web.session import (
+    SESSION_DONE,
+    SESSION_FLOWS,
+    SESSION_LANG,
+    SESSION_LINK,
+    SESSION_PARTICIPANT,
+    Viewer,
+    language,
+    page,
+    participant_view,
+    secure_page,
 )
-
-
-def _secure(response: HttpResponse) -> HttpResponse:
-    response["Content-Security-Policy"] = CSP
-    # Diary pages hold health data: never kept by the browser or a shared proxy (back button included).
-    add_never_cache_headers(response)
-    response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
-    # The link token must not leak to another site through Referer. Not "no-referrer": with it
-    # Chrome sends `Origin: null` on form posts and Django's CSRF check refuses them.
-    response["Referrer-Policy"] = "same-origin"
-    response["X-Frame-Options"] = "DENY"
-    return response
-
-
-def secure_page(view):
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        return _secure(view(request, *args, **kwargs))
-
-    return wrapper
-
-
-@dataclass
-class Visit:
-    """Who is looking and in which language, established only by the session."""
-
-    participant: Participant
-    lang: str
-    now: datetime
-
-    @property
-    def rules(self):
-        return self.participant.study.rules
-
-    def local(self, instant: datetime) -> datetime:
-        return windows.local(instant, self.participant.zone)
-
-    def when(self, instant: datetime) -> str:
-        return format_when(self.local(instant), self.lang)
-
-
-def _lang(request: HttpRequest, participant: Participant | None = None) -> str:
-    chosen = request.session.get(SESSION_LANG)
-    if chosen in LANGUAGES:
-        return chosen
-    return language_or_default(participant.language if participant else None)
-
-
-def _page(request, template: str, lang: str, status: int = 200, visit: Visit | None = None, **context):
-    base = {"lang": lang, "T": texts(lang), "visit": visit, "participant": visit.participant if visit else None}
-    if visit is not None:
-        site = visit.participant.site
-        base["tz_note"] = t(lang, "tz_note", city=city_of(visit.participant.zone))
-        base["site_contact"] = t(lang, "site_contact", site=site.name, phone=site.phone)
-    base["next_path"] = request.get_full_path()
-    return render(request, template, base | context, status=status)
-
-
-def participant_view(view):
-    """Only for a session opened by a valid link, still active (not logged out)."""
-
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        pid, nonce = request.session.get(SESSION_PARTICIPANT), request.session.get(SESSION_LINK)
-        participant = None
-        if pid and nonce and links.is_active(nonce, pid):
-            participant = Participant.objects.select_related("site", "study").filter(pk=pid).first()
-        if participant is None:
-            lang = _lang(request)
-            return _page(request, "diary/message.html", lang, status=403,
-                         title=t(lang, "no_session_title"), lines=[t(lang, "no_session"), t(lang, "get_new_link")])
-        visit = Visit(participant=participant, lang=_lang(request, participant), now=timezone.now())
-        return view(request, visit, *args, **kwargs)
-
-    return secure_page(wrapper)
-
+from diaries.protocol.dates import format_date, format_day, format_short_date, format_time
+from diaries.today import FLOWS, DailyStatus, Flow, H12Status, daily_status, h12_status
 
 # --- link, language, logout ------------------------------------------------------------------
 
@@ -153,7 +63,7 @@ def open_link(request, token: str):
 
 def _link_problem(request, exc: links.LinkError):
     known = request.session.get(SESSION_LANG) in LANGUAGES or exc.link is not None
-    lang = _lang(request, exc.link.participant if exc.link else None)
+    lang = language(request, exc.link.participant if exc.link else None)
 
     def lines(lang):
         first = {
@@ -165,7 +75,7 @@ def _link_problem(request, exc: links.LinkError):
     title = {"expired": "link_expired_title", "used": "link_used_title"}.get(exc.reason, "link_invalid_title")
     # A forged or mangled link says nothing about who holds it: explain in every language.
     others = [] if known else [{"lang": other, "lines": lines(other)} for other in LANGUAGES if other != lang]
-    return _page(request, "diary/message.html", lang, status=410 if exc.reason in ("expired", "used") else 403,
+    return page(request, "diary/message.html", lang, status=410 if exc.reason in ("expired", "used") else 403,
                  title=t(lang, title), lines=lines(lang), others=others)
 
 
@@ -184,18 +94,18 @@ def switch_language(request):
 
 @participant_view
 @require_POST
-def logout(request, visit: Visit):
-    links.revoke(request.session.get(SESSION_LINK), str(visit.participant.pk))
+def logout(request, viewer: Viewer):
+    links.revoke(request.session.get(SESSION_LINK), str(viewer.participant.pk))
     request.session.flush()
-    request.session[SESSION_LANG] = visit.lang
+    request.session[SESSION_LANG] = viewer.lang
     return redirect("diary:logged_out")
 
 
 @secure_page
 @require_GET
 def logged_out(request):
-    lang = _lang(request)
-    return _page(request, "diary/message.html", lang, title=t(lang, "logged_out_title"),
+    lang = language(request)
+    return page(request, "diary/message.html", lang, title=t(lang, "logged_out_title"),
                  lines=[t(lang, "logged_out")])
 
 
@@ -204,26 +114,26 @@ def logged_out(request):
 
 @participant_view
 @require_GET
-def home(request, visit: Visit):
-    p, lang = visit.participant, visit.lang
-    daily = daily_status(p, visit.now)
-    h12 = h12_status(p, visit.now)
-    return _page(request, "diary/home.html", lang, visit=visit, daily=daily, daily_lines=_daily_lines(visit, daily),
-                 h12=h12, h12_lines=_h12_lines(visit, h12) if h12 else [],
+def home(request, viewer: Viewer):
+    p, lang = viewer.participant, viewer.lang
+    daily = daily_status(p, viewer.now)
+    h12 = h12_status(p, viewer.now)
+    return page(request, "diary/home.html", lang, viewer=viewer, daily=daily, daily_lines=_daily_lines(viewer, daily),
+                 h12=h12, h12_lines=_h12_lines(viewer, h12) if h12 else [],
                  long_term=p.phase == Phase.LONG_TERM)
 
 
-def _daily_lines(visit: Visit, s: DailyStatus) -> list[str]:
-    lang, rules = visit.lang, visit.rules
+def _daily_lines(viewer: Viewer, s: DailyStatus) -> list[str]:
+    lang, rules = viewer.lang, viewer.rules
     if s.state == "open":
         return [t(lang, "today_for", date=format_date(s.diary_date, lang))]
     if s.state == "done":
         return [t(lang, "already_done"),
-                t(lang, "can_change_until", time=format_time(visit.local(s.closes_at), lang))]
+                t(lang, "can_change_until", time=format_time(viewer.local(s.closes_at), lang))]
     if s.state == "closed":
-        opens = format_time(datetime.combine(visit.now.date(), rules.window_opens), lang)
-        closes = format_time(datetime.combine(visit.now.date(), rules.window_closes), lang)
-        return [t(lang, "window_closed"), t(lang, "next_opens", when=visit.when(s.next_opens_at)),
+        opens = format_time(datetime.combine(viewer.now.date(), rules.window_opens), lang)
+        closes = format_time(datetime.combine(viewer.now.date(), rules.window_closes), lang)
+        return [t(lang, "window_closed"), t(lang, "next_opens", when=viewer.when(s.next_opens_at)),
                 t(lang, "window_hours", opens=opens, closes=closes)]
     if s.state == "not_started":
         return [t(lang, "diary_starts", date=format_date(s.diary_date, lang))]
@@ -232,12 +142,12 @@ def _daily_lines(visit: Visit, s: DailyStatus) -> list[str]:
     return [t(lang, "diary_closed")]
 
 
-def _h12_lines(visit: Visit, s: H12Status) -> list[str]:
-    lang = visit.lang
+def _h12_lines(viewer: Viewer, s: H12Status) -> list[str]:
+    lang = viewer.lang
     if s.state == "not_yet":
-        return [t(lang, "h12_not_yet", when=visit.when(s.opens_at))]
+        return [t(lang, "h12_not_yet", when=viewer.when(s.opens_at))]
     if s.state == "done":
-        return [t(lang, "h12_done"), t(lang, "can_change_until", time=format_time(visit.local(s.closes_at), lang))]
+        return [t(lang, "h12_done"), t(lang, "can_change_until", time=format_time(viewer.local(s.closes_at), lang))]
     if s.state == "closed":
         return [t(lang, "h12_closed")]
     return [t(lang, "h12_intro")]
@@ -246,12 +156,12 @@ def _h12_lines(visit: Visit, s: H12Status) -> list[str]:
 # --- question flows: today's diary and the 12-hour assessment ---------------------------------
 
 
-def _flow_open(visit: Visit, flow: Flow) -> tuple[bool, object]:
+def _flow_open(viewer: Viewer, flow: Flow) -> tuple[bool, object]:
     """(can answer now, the diary date it would go to)."""
     if flow.timepoint == Timepoint.H12:
-        s = h12_status(visit.participant, visit.now)
-        return (s is not None and s.state in ("open", "done")), visit.participant.day1
-    s = daily_status(visit.participant, visit.now)
+        s = h12_status(viewer.participant, viewer.now)
+        return (s is not None and s.state in ("open", "done")), viewer.participant.day1
+    s = daily_status(viewer.participant, viewer.now)
     return s.state in ("open", "done"), s.diary_date
 
 
@@ -296,31 +206,31 @@ def _flow_title(lang: str, flow: Flow) -> str:
 
 @participant_view
 @require_GET
-def flow_intro(request, visit: Visit, flow: str):
+def flow_intro(request, viewer: Viewer, flow: str):
     flow_ = FLOWS[flow]
     if flow_.timepoint == Timepoint.H12:
-        s = h12_status(visit.participant, visit.now)
+        s = h12_status(viewer.participant, viewer.now)
         if s is None:
             return redirect("diary:home")
-        return _page(request, "diary/flow_intro.html", visit.lang, visit=visit, flow=flow_,
-                     title=_flow_title(visit.lang, flow_), lines=_h12_lines(visit, s),
+        return page(request, "diary/flow_intro.html", viewer.lang, viewer=viewer, flow=flow_,
+                     title=_flow_title(viewer.lang, flow_), lines=_h12_lines(viewer, s),
                      can_start=s.state in ("open", "done"), done=s.state == "done",
-                     start_label=t(visit.lang, "h12_start"))
-    s = daily_status(visit.participant, visit.now)
-    return _page(request, "diary/flow_intro.html", visit.lang, visit=visit, flow=flow_,
-                 title=_flow_title(visit.lang, flow_), lines=_daily_lines(visit, s),
+                     start_label=t(viewer.lang, "h12_start"))
+    s = daily_status(viewer.participant, viewer.now)
+    return page(request, "diary/flow_intro.html", viewer.lang, viewer=viewer, flow=flow_,
+                 title=_flow_title(viewer.lang, flow_), lines=_daily_lines(viewer, s),
                  can_start=s.state in ("open", "done"), done=s.state == "done",
-                 start_label=t(visit.lang, "start_diary"))
+                 start_label=t(viewer.lang, "start_diary"))
 
 
 @participant_view
 @require_http_methods(["GET", "POST"])
-def flow_step(request, visit: Visit, flow: str, n: str):
+def flow_step(request, viewer: Viewer, flow: str, n: str):
     flow_, n = FLOWS[flow], int(n)
-    is_open, diary_date = _flow_open(visit, flow_)
+    is_open, diary_date = _flow_open(viewer, flow_)
     if not is_open:
         return redirect("diary:flow", flow=flow)
-    steps = flow_.steps(visit.participant)
+    steps = flow_.steps(viewer.participant)
     if not 1 <= n <= len(steps):
         return redirect("diary:flow_step", flow=flow, n=1)
     state = _flow_state(request, flow_, diary_date)
@@ -335,40 +245,40 @@ def flow_step(request, visit: Visit, flow: str, n: str):
         raw = request.POST.get("answer", "")
         value = int(raw) if raw.lstrip("-").isdigit() else raw
         given = {code: {item.number: value}}
-        problems = answer_problems(visit.rules, flow_.timepoint, given, partial=True) if raw else ["no answer"]
+        problems = answer_problems(viewer.rules, flow_.timepoint, given, partial=True) if raw else ["no answer"]
         if raw and problems:
             # An answer the instrument does not have (a forged form): refused and audited like any channel's.
-            refuse_diary(participant=visit.participant, channel=Channel.WEB, timepoint=flow_.timepoint, answers=given,
-                         at=visit.now, reason=Reason.INVALID_ANSWER, message=problems[0].message)
+            refuse_diary(participant=viewer.participant, channel=Channel.WEB, timepoint=flow_.timepoint, answers=given,
+                         at=viewer.now, reason=Reason.INVALID_ANSWER, message=problems[0].message)
         if not problems:
             state["answers"][str(n)] = value
             _save_flow_state(request, flow_, state)
             if returning or n == len(steps):
                 return redirect("diary:flow_review", flow=flow)
             return redirect("diary:flow_step", flow=flow, n=n + 1)
-        error = t(visit.lang, "choose_answer")
+        error = t(viewer.lang, "choose_answer")
     selected = state["answers"].get(str(n))
     back = (reverse("diary:flow_review", args=[flow]) if returning
             else reverse("diary:flow_step", args=[flow, n - 1]) if n > 1 else reverse("diary:flow", args=[flow]))
-    return _page(
-        request, "diary/question.html", visit.lang, status=400 if error else 200, visit=visit, flow=flow_,
-        title=_flow_title(visit.lang, flow_), progress=t(visit.lang, "question_of", n=n, total=len(steps)),
-        n=n, item=item, text=_item_text(item, visit.lang, flow_.timepoint), choices=_choices(item, visit.lang),
+    return page(
+        request, "diary/question.html", viewer.lang, status=400 if error else 200, viewer=viewer, flow=flow_,
+        title=_flow_title(viewer.lang, flow_), progress=t(viewer.lang, "question_of", n=n, total=len(steps)),
+        n=n, item=item, text=_item_text(item, viewer.lang, flow_.timepoint), choices=_choices(item, viewer.lang),
         selected=selected,
-        nrs=item.kind == "nrs", anchor_low=item.anchor_low.get(visit.lang) or item.anchor_low.get("en", ""),
-        anchor_high=item.anchor_high.get(visit.lang) or item.anchor_high.get("en", ""), error=error,
-        back=back, returning=returning, diary_date=format_date(diary_date, visit.lang),
+        nrs=item.kind == "nrs", anchor_low=item.anchor_low.get(viewer.lang) or item.anchor_low.get("en", ""),
+        anchor_high=item.anchor_high.get(viewer.lang) or item.anchor_high.get("en", ""), error=error,
+        back=back, returning=returning, diary_date=format_date(diary_date, viewer.lang),
     )
 
 
 @participant_view
 @require_GET
-def flow_review(request, visit: Visit, flow: str):
+def flow_review(request, viewer: Viewer, flow: str):
     flow_ = FLOWS[flow]
-    is_open, diary_date = _flow_open(visit, flow_)
+    is_open, diary_date = _flow_open(viewer, flow_)
     if not is_open:
         return redirect("diary:flow", flow=flow)
-    steps = flow_.steps(visit.participant)
+    steps = flow_.steps(viewer.participant)
     state = _flow_state(request, flow_, diary_date)
     first_open = _first_unanswered(state, len(steps))
     if first_open is not None:
@@ -376,20 +286,20 @@ def flow_review(request, visit: Visit, flow: str):
     rows = []
     for n, (_code, item) in enumerate(steps, start=1):
         value = state["answers"][str(n)]
-        label = item.label_of(value, visit.lang) if item.kind == "options" else str(value)
-        rows.append({"n": n, "text": _item_text(item, visit.lang, flow_.timepoint), "answer": label,
+        label = item.label_of(value, viewer.lang) if item.kind == "options" else str(value)
+        rows.append({"n": n, "text": _item_text(item, viewer.lang, flow_.timepoint), "answer": label,
                      "change": reverse("diary:flow_step", args=[flow, n]) + "?return=review",
-                     "change_label": t(visit.lang, "change_item", n=n)})
-    return _page(request, "diary/review.html", visit.lang, visit=visit, flow=flow_,
-                 title=_flow_title(visit.lang, flow_), rows=rows, diary_date=format_date(diary_date, visit.lang),
+                     "change_label": t(viewer.lang, "change_item", n=n)})
+    return page(request, "diary/review.html", viewer.lang, viewer=viewer, flow=flow_,
+                 title=_flow_title(viewer.lang, flow_), rows=rows, diary_date=format_date(diary_date, viewer.lang),
                  back=reverse("diary:flow_step", args=[flow, len(steps)]))
 
 
 @participant_view
 @require_POST
-def flow_submit(request, visit: Visit, flow: str):
+def flow_submit(request, viewer: Viewer, flow: str):
     flow_ = FLOWS[flow]
-    p = visit.participant
+    p = viewer.participant
     steps = flow_.steps(p)
     saved = request.session.get(SESSION_FLOWS, {}).get(flow)
     if not saved or _first_unanswered(saved, len(steps)) is not None:
@@ -401,11 +311,11 @@ def flow_submit(request, visit: Visit, flow: str):
                           at=timezone.now())
     if not isinstance(result, Recorded):
         _save_flow_state(request, flow_, None)
-        lines = [t(visit.lang, "refused_closed")]
+        lines = [t(viewer.lang, "refused_closed")]
         if result.next_opens_at:
-            lines.append(t(visit.lang, "next_opens", when=visit.when(result.next_opens_at)))
-        return _page(request, "diary/message.html", visit.lang, status=409, visit=visit,
-                     title=t(visit.lang, "refused_title"), lines=lines, home_link=True)
+            lines.append(t(viewer.lang, "next_opens", when=viewer.when(result.next_opens_at)))
+        return page(request, "diary/message.html", viewer.lang, status=409, viewer=viewer,
+                     title=t(viewer.lang, "refused_title"), lines=lines, home_link=True)
     _save_flow_state(request, flow_, None)
     request.session[SESSION_DONE] = {"flow": flow, "date": result.diary_date.isoformat(),
                                      "corrected": result.corrected}
@@ -414,21 +324,21 @@ def flow_submit(request, visit: Visit, flow: str):
 
 @participant_view
 @require_GET
-def flow_done(request, visit: Visit, flow: str):
+def flow_done(request, viewer: Viewer, flow: str):
     flow_ = FLOWS[flow]
     done = request.session.get(SESSION_DONE)
     if not done or done.get("flow") != flow:
         return redirect("diary:home")
     d = date.fromisoformat(done["date"])
-    lang = visit.lang
+    lang = viewer.lang
     if flow_.timepoint == Timepoint.H12:
         lines = [t(lang, "h12_saved")]
     else:
         lines = [t(lang, "done_corrected" if done["corrected"] else "done_saved", date=format_date(d, lang))]
-        s = daily_status(visit.participant, visit.now)
+        s = daily_status(viewer.participant, viewer.now)
         if s.state == "done" and s.diary_date == d:
-            lines.append(t(lang, "can_change_until", time=format_time(visit.local(s.closes_at), lang)))
-    return _page(request, "diary/done.html", lang, visit=visit, title=t(lang, "done_title"), lines=lines,
+            lines.append(t(lang, "can_change_until", time=format_time(viewer.local(s.closes_at), lang)))
+    return page(request, "diary/done.html", lang, viewer=viewer, title=t(lang, "done_title"), lines=lines,
                  diary_date=format_date(d, lang), flow=flow_)
 
 
@@ -437,10 +347,10 @@ def flow_done(request, visit: Visit, flow: str):
 
 def _long_term_only(view):
     @functools.wraps(view)
-    def wrapper(request, visit: Visit, *args, **kwargs):
-        if visit.participant.phase != Phase.LONG_TERM:
+    def wrapper(request, viewer: Viewer, *args, **kwargs):
+        if viewer.participant.phase != Phase.LONG_TERM:
             return redirect("diary:home")
-        return view(request, visit, *args, **kwargs)
+        return view(request, viewer, *args, **kwargs)
 
     return wrapper
 
@@ -448,21 +358,21 @@ def _long_term_only(view):
 @participant_view
 @_long_term_only
 @require_http_methods(["GET", "POST"])
-def skin_clear(request, visit: Visit):
-    lang = visit.lang
+def skin_clear(request, viewer: Viewer):
+    lang = viewer.lang
     if request.method == "POST":
-        report = treatment.report_clearance(participant=visit.participant, channel=Channel.WEB, at=timezone.now())
+        report = treatment.report_clearance(participant=viewer.participant, channel=Channel.WEB, at=timezone.now())
         request.session[SESSION_DONE] = {"flow": "skin", "lines": [
-            t(lang, "skin_clear_saved", date=format_date(report.keep_treating_until, lang))]}
+            cleared_message(report, lang)]}
         return redirect("diary:skin_done")
-    return _page(request, "diary/skin_clear.html", lang, visit=visit, title=t(lang, "skin_clear_confirm"))
+    return page(request, "diary/skin_clear.html", lang, viewer=viewer, title=t(lang, "skin_clear_confirm"))
 
 
 @participant_view
 @_long_term_only
 @require_http_methods(["GET", "POST"])
-def skin_back(request, visit: Visit):
-    lang = visit.lang
+def skin_back(request, viewer: Viewer):
+    lang = viewer.lang
     errors, values = {}, {}
     if request.method == "POST":
         for field in ("new_areas", "extensive"):
@@ -473,7 +383,7 @@ def skin_back(request, visit: Visit):
                 errors[field] = t(lang, "choose_answer")
         if not errors:
             new_areas, extensive = values["new_areas"] == "yes", values["extensive"] == "yes"
-            p = visit.participant
+            p = viewer.participant
             report = treatment.report_recurrence(participant=p, channel=Channel.WEB, at=timezone.now(),
                                                  new_areas=new_areas, extensive=extensive)
             lines = [t(lang, "skin_back_saved")]
@@ -487,17 +397,17 @@ def skin_back(request, visit: Visit):
         {"name": "extensive", "legend": t(lang, "q_extensive"), "error": errors.get("extensive"),
          "value": values.get("extensive")},
     ]
-    return _page(request, "diary/skin_back.html", lang, status=400 if errors else 200, visit=visit,
+    return page(request, "diary/skin_back.html", lang, status=400 if errors else 200, viewer=viewer,
                  title=t(lang, "skin_back"), questions=questions)
 
 
 @participant_view
 @require_GET
-def skin_done(request, visit: Visit):
+def skin_done(request, viewer: Viewer):
     done = request.session.get(SESSION_DONE)
     if not done or done.get("flow") != "skin":
         return redirect("diary:home")
-    return _page(request, "diary/done.html", visit.lang, visit=visit, title=t(visit.lang, "done_title"),
+    return page(request, "diary/done.html", viewer.lang, viewer=viewer, title=t(viewer.lang, "done_title"),
                  lines=done["lines"])
 
 
@@ -506,11 +416,11 @@ def skin_done(request, visit: Visit):
 
 @participant_view
 @require_GET
-def history(request, visit: Visit):
-    p, lang = visit.participant, visit.lang
+def history(request, viewer: Viewer):
+    p, lang = viewer.participant, viewer.lang
     # Only the session's participant, only current records: superseded answers are not "mine" any more.
     records = DiaryRecord.objects.current().filter(participant=p).order_by("-diary_date", "timepoint", "instrument")
-    this_year = visit.local(visit.now).year
+    this_year = viewer.local(viewer.now).year
     days: dict[tuple, dict] = {}
     for r in records:
         row = days.setdefault((r.diary_date, r.timepoint), {
@@ -526,7 +436,7 @@ def history(request, visit: Visit):
                         if tp == Timepoint.DAILY and row["itch"] is not None)
     events = TreatmentEvent.objects.filter(participant=p, superseded_by__isnull=True).order_by("-reported_at")
     event_rows = [{"date": format_date(e.event_date, lang), "kind": t(lang, f"event_{e.kind}")} for e in events]
-    return _page(request, "diary/history.html", lang, visit=visit, title=t(lang, "history_title"), rows=rows,
+    return page(request, "diary/history.html", lang, viewer=viewer, title=t(lang, "history_title"), rows=rows,
                  chart=itch_chart(daily_itch, lang), events=event_rows)
 
 

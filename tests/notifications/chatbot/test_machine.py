@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from diaries.protocol import dates
 from diaries.protocol.study_config import parse_study_config
 from notifications.chatbot import (
     AnswerRefused,
@@ -854,8 +855,8 @@ def test_both_catalogs_have_the_same_texts_and_placeholders():
     ],
 )
 def test_dates_are_spelled_without_the_os_locale(day, en, es):
-    assert texts.format_date(day, "en") == en
-    assert texts.format_date(day, "es") == es
+    assert dates.sms_date(day, "en") == en
+    assert dates.sms_date(day, "es") == es
 
 
 @pytest.mark.parametrize(
@@ -885,5 +886,5 @@ def test_keep_treating_date_is_three_calendar_days_across_dst(zone, day, until):
 )
 def test_next_window_is_told_in_local_words(opens, en, es):
     today = date(2025, 3, 5)
-    assert texts.format_when(opens, today, "en") == en
-    assert texts.format_when(opens, today, "es") == es
+    assert dates.sms_when(opens, today, "en") == en
+    assert dates.sms_when(opens, today, "es") == es

@@ -391,7 +391,7 @@ def test_spanish_diary_pages_use_the_participants_language_zone_and_dates(bob, c
         assert "Revise sus respuestas" in review and "Enviar mis respuestas" in review
         done = text(client.get(client.post("/diary/today/submit/")["Location"]))
         assert "Sus respuestas del sábado, 21 de marzo de 2026 están guardadas." in done
-        assert "Puede cambiar sus respuestas hasta las 03:00." in done
+        assert "Puede cambiar sus respuestas hasta las 3:00." in done
     with travel(2026, 3, 22, 10, 0, tz=WARSAW):
         open_diary(client, bob)  # sessions last 8 hours: the next morning needs the next link
         closed = text(client.get("/diary/"))
