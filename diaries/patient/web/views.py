@@ -243,14 +243,15 @@ def flow_step(request, viewer: Viewer, flow: str, n: str):
     error = None
     if request.method == "POST":
         raw = request.POST.get("answer", "")
-        value = int(raw) if raw.lstrip("-").isdigit() else raw
+        value = int(raw) if raw.lstrip("-").isdigit() and len(raw) < 10 else raw[:20]  # kept short in the audit
         given = {code: {item.number: value}}
-        problems = answer_problems(viewer.rules, flow_.timepoint, given, partial=True) if raw else ["no answer"]
-        if raw and problems:
-            # An answer the instrument does not have (a forged form): refused and audited like any channel's.
+        # No choice made is a question to answer, not an answer; one the instrument does not
+        # have (a forged form) is refused and audited as every channel's refused diary is.
+        problems = answer_problems(viewer.rules, flow_.timepoint, given, partial=True) if raw else None
+        if problems:
             refuse_diary(participant=viewer.participant, channel=Channel.WEB, timepoint=flow_.timepoint, answers=given,
                          at=viewer.now, reason=Reason.INVALID_ANSWER, message=problems[0].message)
-        if not problems:
+        elif problems is not None:
             state["answers"][str(n)] = value
             _save_flow_state(request, flow_, state)
             if returning or n == len(steps):
