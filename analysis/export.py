@@ -25,7 +25,7 @@ from analysis.report import write_report
 from analysis.scoring import promis_raw, promis_tscore
 from analysis.transfer import compute_endpoints, format_numbers, render_csv, write_inputs, write_outputs
 from diaries.models import Study
-from diaries.windows import study_day
+from diaries.protocol.windows import study_day
 
 FORMATS = ("csv", "parquet", "xlsx", "xpt")
 QS_COLUMNS = [

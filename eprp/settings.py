@@ -96,15 +96,15 @@ if PRODUCTION:
     # gunicorn serves the collected static files itself; the dev server does it in the embedded shape.
     MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
-# Admin hardening: the admin site of diaries.admin_site (site scoping, no sponsors, 2FA
+# Admin hardening: the admin site of diaries.staff (site scoping, no sponsors, 2FA
 # when ADMIN_REQUIRE_2FA), TOTP devices (django-otp), lockout after failed logins
 # (django-axes), sessions that end with the browser.
-INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "diaries.admin_site.StaffAdminConfig"
+INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "diaries.staff.apps.StaffAdminConfig"
 INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static", "axes"]
 MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
                   "django_otp.middleware.OTPMiddleware")
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
-AUTHENTICATION_BACKENDS = ["diaries.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["diaries.staff.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
 ADMIN_REQUIRE_2FA = os.environ.get("ADMIN_REQUIRE_2FA", "1" if PRODUCTION else "0") == "1"
 OTP_TOTP_ISSUER = "eprp"
 AXES_FAILURE_LIMIT = 5
@@ -292,7 +292,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
                           "LOCATION": str(VAR_DIR / "cache")}}
 
-# Patient app sign-in (diaries/patient_auth.py). Limits are (requests, seconds) windows,
+# Patient app sign-in (diaries/patient/app/auth.py). Limits are (requests, seconds) windows,
 # counted in the default cache; behind a proxy set REST_FRAMEWORK["NUM_PROXIES"] so the
 # per-address limits see the client, not the proxy.
 PATIENT_SIGNIN_CODE_TTL = _whole_number("PATIENT_SIGNIN_CODE_TTL", 10 * 60, minimum=60)

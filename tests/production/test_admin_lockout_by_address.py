@@ -3,7 +3,7 @@
 import pytest
 
 from diaries import roles
-from tests.admin.conftest import PASSWORD, _user
+from tests.diaries.staff.conftest import PASSWORD, _user
 
 pytestmark = pytest.mark.django_db
 LOGIN = "/admin/login/?next=/admin/"

@@ -6,8 +6,10 @@ import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
-from diaries import services
+from diaries.diary import submit_diary
 from diaries.models import AuditEvent, DiaryRecord, Phase, TreatmentEvent
+from diaries.participants import change_phase
+from diaries.treatment import report_clearance
 from notifications.models import InboundMessage
 from tests.conftest import CHICAGO
 from tests.fake_twilio import signed_post
@@ -28,8 +30,8 @@ def _refused(run):
 
 
 def test_queryset_update_and_delete_of_diary_records_are_refused(alice):
-    record = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 7}, channel="sms",
-                                     submitted_at=datetime(2026, 3, 9, 19, 0, tzinfo=CHICAGO))
+    record = submit_diary(participant=alice, channel="sms", timepoint="DAILY", answers={"ITCH_NRS": {1: 7}},
+                 partial=True, at=datetime(2026, 3, 9, 19, 0, tzinfo=CHICAGO)).records[0]
     _refused(lambda: DiaryRecord.objects.update(answers=[]))
     _refused(lambda: DiaryRecord.objects.filter(pk=record.pk).delete())
     assert DiaryRecord.objects.get(pk=record.pk).answers[0]["score"] == 7
@@ -44,9 +46,8 @@ def test_queryset_delete_and_update_of_audit_events_are_refused(alice):
 
 
 def test_treatment_events_are_refused_too(alice):
-    services.change_phase(participant=alice, phase=Phase.LONG_TERM, actor="user:x")
-    event = services.record_treatment_event(participant=alice, kind="cleared", channel="sms",
-                                            at=datetime(2026, 6, 1, 9, 0, tzinfo=CHICAGO))
+    change_phase(participant=alice, phase=Phase.LONG_TERM, actor="user:x")
+    event = report_clearance(participant=alice, channel="sms", at=datetime(2026, 6, 1, 9, 0, tzinfo=CHICAGO)).event
     _refused(lambda: TreatmentEvent.objects.filter(pk=event.pk).update(kind="recurred"))
     _refused(lambda: TreatmentEvent.objects.filter(pk=event.pk).delete())
     assert TreatmentEvent.objects.get(pk=event.pk).kind == "cleared"

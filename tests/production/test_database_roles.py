@@ -7,8 +7,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
-from diaries import services
+from diaries.diary import submit_diary
 from diaries.models import AuditEvent, DiaryRecord, Phase, Site
+from diaries.participants import change_phase
+from diaries.treatment import report_clearance
 from notifications.models import InboundMessage
 from tests.conftest import CHICAGO, enroll
 from tests.fake_twilio import signed_post
@@ -47,11 +49,10 @@ def refused(role, sql, params=(), match="permission denied|must be owner"):
 @pytest.fixture
 def rows(alice, client, settings):
     """One row in each append-only table."""
-    services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 7}, channel="sms",
-                            submitted_at=datetime(2026, 3, 9, 19, 0, tzinfo=CHICAGO))
-    services.change_phase(participant=alice, phase=Phase.LONG_TERM, actor="user:x")
-    services.record_treatment_event(participant=alice, kind="cleared", channel="sms",
-                                    at=datetime(2026, 6, 1, 9, 0, tzinfo=CHICAGO))
+    submit_diary(participant=alice, channel="sms", timepoint="DAILY", answers={"ITCH_NRS": {1: 7}},
+                 partial=True, at=datetime(2026, 3, 9, 19, 0, tzinfo=CHICAGO))
+    change_phase(participant=alice, phase=Phase.LONG_TERM, actor="user:x")
+    report_clearance(participant=alice, channel="sms", at=datetime(2026, 6, 1, 9, 0, tzinfo=CHICAGO))
     settings.TWILIO_AUTH_TOKEN = "test-token"
     assert signed_post(client, "/sms/twilio/inbound/", {"MessageSid": "SM" + "b" * 32, "From": "+13125550111",
                                                         "Body": "HELP"}, "test-token").status_code == 200
@@ -77,8 +78,8 @@ def test_the_app_role_can_do_the_applications_work(app_role, study):
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f'SET LOCAL ROLE "{app_role}"')
         bob = enroll(study, "TRUE-AD-101-0077", phone="+13125550177", zone="America/Chicago")
-        services.record_answers(participant=bob, instrument="ITCH_NRS", answers={1: 4}, channel="sms",
-                                submitted_at=datetime(2026, 3, 9, 19, 0, tzinfo=CHICAGO))
+        submit_diary(participant=bob, channel="sms", timepoint="DAILY", answers={"ITCH_NRS": {1: 4}},
+                 partial=True, at=datetime(2026, 3, 9, 19, 0, tzinfo=CHICAGO))
         Site.objects.filter(pk=bob.site_id).update(name="Renamed")
         cursor.execute("SELECT current_user")
         assert cursor.fetchone()[0] == app_role

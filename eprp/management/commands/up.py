@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from diaries.models import Participant
+
 
 class Command(BaseCommand):
     help = "Run eprp: web server, Celery worker and beat together (the README's run command)."
@@ -25,8 +27,6 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         if not no_demo:
             call_command("load_demo", stdout=self.stdout)
-            from diaries.models import Participant
-
             if not Participant.objects.filter(usubjid__startswith="SIM-").exists():
                 # A small simulated cohort so the admin shows compliance, alerts, message
                 # histories and an export on first start (about half a minute, once).
