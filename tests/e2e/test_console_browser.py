@@ -184,6 +184,14 @@ def test_an_alert_page_has_one_meaning_per_button(browser, live_server, demo):
     context, page = sign_in(browser, live_server.url, SCREENS["laptop"])
     try:
         page.goto(f"/admin/diaries/alert/{alert.pk}/change/")
+        # The navigation sidebar starts collapsed; opened, it stays open from page to page.
+        assert "shifted" not in page.locator("#main").get_attribute("class")
+        assert not page.locator("#nav-sidebar").is_visible()
+        page.locator("#toggle-nav-sidebar").click()
+        expect(page.locator("#nav-sidebar")).to_be_visible()
+        page.reload()
+        expect(page.locator("#nav-sidebar")).to_be_visible()
+        page.locator("#toggle-nav-sidebar").click()
         main = page.locator("#content")
         assert main.get_by_role("link", name="Close", exact=True).count() == 0
         assert main.get_by_role("button", name="Close", exact=True).count() == 0
