@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from diaries.models import Study
 
-from . import selectors, services
+from . import fhir, selectors, services
 from .serializers import (
     DiaryRecordFilterSerializer,
     DiaryRecordSerializer,
@@ -202,8 +202,6 @@ class FhirBundle(APIView):
         responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT},
     )
     def get(self, request):
-        from . import fhir
-
         study = _study(request.query_params.get("study"))
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.fhir_records(study), request, view=self)

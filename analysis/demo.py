@@ -20,6 +20,7 @@ from .accounts import create_api_account
 from .export import FORMATS
 from .models import Export
 from .randomization import import_randomization
+from .services import perform_export, request_export
 
 STATISTICIAN = "demo-statistician"
 SPONSOR = "demo-sponsor"
@@ -64,8 +65,6 @@ def demo_accounts(stdout=None, addr: str = "127.0.0.1:8000") -> dict[str, str]:
 
 def demo_export(study: Study) -> Export | None:
     """One unblinded export of the demo study for the statistician, worked now; None if one exists."""
-    from .services import perform_export, request_export
-
     statistician = _account(STATISTICIAN, "statistician")
     if Export.objects.filter(requested_by=statistician).exists():
         return None

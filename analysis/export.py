@@ -33,7 +33,7 @@ from analysis.transfer import (
     write_outputs,
 )
 from diaries.models import Study
-from diaries.windows import study_day
+from diaries.protocol.windows import study_day
 
 # datasetjson: CDISC Dataset-JSON 1.1 of qs and adqs with their Define-XML 2.1; fhir: FHIR R4
 # Questionnaires and QuestionnaireResponses in one Bundle.

@@ -7,7 +7,9 @@ Pure pandas over two frames (no ORM; analysis.selectors reads them):
 - starts: USUBJID, LT_START (Week 8 visit, else nominal Day 57), LT_END (the end-of-study
   visit, else nominal Day 365), DISCONTINUED_ON.
 
-The rules are the scheduler's (DESIGN.md "Long-term phase"):
+The rules are those of diaries/protocol/cycles.py, the one home of the cycle rule, applied to
+every participant at once; tests/analysis/test_longterm_agrees.py checks on random report
+sequences that both give the same cycles (DESIGN.md "Long-term phase"):
 
     CLEAR on D  -> keep treating until D+N, stop on D+N (N = stop_treatment_after_days)
     FLARE on R  -> treatment resumes: the cycle ends and the next one starts on R
@@ -23,13 +25,17 @@ The rules are the scheduler's (DESIGN.md "Long-term phase"):
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+
+from analysis.transfer import render_csv
+from diaries.protocol.cycles import CLEARED, RECURRED, STOPPED
 
 CYCLE_COLUMNS = ["USUBJID", "CYCLE", "START_DATE", "CLEARED_DATE", "STOP_DATE", "STOP_REPORTED",
                  "RECURRENCE_DATE", "STOP_CANCELLED", "ONGOING", "DAYS_ON", "DAYS_OFF"]  # fmt: skip
 SUMMARY_COLUMNS = ["STATISTIC", "N", "VALUE", "CI_LOW", "CI_HIGH"]
-CLEARED, RECURRED, STOPPED = "cleared", "recurred", "stopped"
 DAY = np.timedelta64(1, "D")
 
 
@@ -144,10 +150,6 @@ def summarize_cycles(cycles: pd.DataFrame) -> pd.DataFrame:
 
 def write_cycles(cycles: pd.DataFrame, summary: pd.DataFrame, directory) -> None:
     """cycles.csv (sorted by USUBJID, CYCLE) and cycles_summary.csv, in the transfer's canonical CSV."""
-    from pathlib import Path
-
-    from analysis.transfer import render_csv
-
     directory = Path(directory)
     (directory / "cycles.csv").write_bytes(render_csv(cycles, CYCLE_COLUMNS, ["USUBJID", "CYCLE"]).encode())
     (directory / "cycles_summary.csv").write_bytes(

@@ -7,21 +7,12 @@ answers, so no function takes one participant at a time.
 import numpy as np
 import pandas as pd
 
+# One home for the instrument rules: the core scores one record by them, this module whole columns.
+from diaries.protocol.scoring import PROMIS_ITEMS, PROMIS_MIN_ITEMS, PROMIS_T_SCORES  # noqa: F401 - PROMIS_ITEMS for callers
+
 ITCH_NRS = "ITCH_NRS"
 PROMIS_SD8B = "PROMIS_SD8B"
 
-PROMIS_ITEMS = 8
-# Fewer answered items than this and the PROMIS raw score is missing.
-PROMIS_MIN_ITEMS = 4
-
-# PROMIS SF v1.0 Sleep Disturbance 8b, raw score -> T-score. Calibrated on the
-# 7-day recall form (no 24-hour table exists), so T-scores are supportive only.
-PROMIS_T_SCORES = {
-    8: 28.9, 9: 33.1, 10: 35.9, 11: 38.0, 12: 39.8, 13: 41.4, 14: 42.9, 15: 44.2, 16: 45.5,
-    17: 46.7, 18: 47.9, 19: 49.0, 20: 50.1, 21: 51.2, 22: 52.2, 23: 53.3, 24: 54.3, 25: 55.3,
-    26: 56.3, 27: 57.3, 28: 58.3, 29: 59.4, 30: 60.4, 31: 61.5, 32: 62.6, 33: 63.7, 34: 64.9,
-    35: 66.1, 36: 67.5, 37: 69.0, 38: 70.8, 39: 73.0, 40: 76.5,
-}  # fmt: skip
 _T_BY_RAW = np.full(41, np.nan)
 _T_BY_RAW[list(PROMIS_T_SCORES)] = list(PROMIS_T_SCORES.values())
 

@@ -12,7 +12,7 @@ from django.db.models import Exists, F, OuterRef, Prefetch, Subquery
 
 from analysis.inputs import DIARY_COLUMNS, PARTICIPANT_COLUMNS, VISIT_COLUMNS, Inputs
 from diaries.models import DiaryRecord, Participant, Randomization, Study, TreatmentEvent, Visit
-from diaries.windows import day1 as windows_day1
+from diaries.protocol.windows import day1 as windows_day1
 
 
 def transfer_inputs(study: Study, *, unblinded: bool) -> Inputs:

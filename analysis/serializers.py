@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from diaries.windows import study_day
+from diaries.protocol.windows import study_day
 
 from .export import FORMATS
 from .models import Export

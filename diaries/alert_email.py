@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import smtplib
 
+from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 from django.urls import reverse
@@ -12,6 +13,20 @@ from django.urls import reverse
 from .models import Alert
 
 logger = logging.getLogger(__name__)
+
+
+def email_site_staff_later(alert: Alert) -> None:
+    """After the alert commits: the e-mail is a task, so no request (a patient's text) waits for SMTP."""
+    try:
+        email_site_staff_task.delay(alert.pk)
+    except Exception:  # the broker is down: the alert is in the admin either way
+        logger.exception("alert %s: could not enqueue its e-mail", alert.pk)
+
+
+@shared_task(name="diaries.alert_email.email_site_staff_task")
+def email_site_staff_task(alert_id: int) -> int:
+    alert = Alert.objects.select_related("site", "participant").filter(pk=alert_id).first()
+    return 0 if alert is None else email_site_staff(alert)
 
 
 def email_site_staff(alert: Alert) -> int:

@@ -7,10 +7,10 @@ class DiariesConfig(AppConfig):
     verbose_name = "Diaries"
 
     def ready(self):
-        from . import alert_email, services
+        from . import alert_email, alerts
 
-        if alert_email.email_site_staff not in services.after_alert_hooks:
-            services.after_alert_hooks.append(alert_email.email_site_staff)
+        if alert_email.email_site_staff_later not in alerts.after_alert_hooks:
+            alerts.after_alert_hooks.append(alert_email.email_site_staff_later)
         post_migrate.connect(_setup_roles, sender=self, dispatch_uid="diaries.setup_roles")
 
 

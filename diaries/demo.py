@@ -14,7 +14,9 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from . import services, windows
+from diaries import participants, studies
+from diaries.protocol import windows
+
 from .models import Participant
 
 STUDY_FILE = Path(settings.BASE_DIR) / "studies" / "true-ad.toml"
@@ -32,7 +34,7 @@ DEMO_PARTICIPANTS = [
 @transaction.atomic
 def load_demo(*, stdout=None) -> None:
     """Load the study and enroll the demo participants; safe to run again."""
-    study, _ = services.load_study(text=STUDY_FILE.read_text(encoding="utf-8"), actor="system:demo")
+    study, _ = studies.load_study(text=STUDY_FILE.read_text(encoding="utf-8"), actor="system:demo")
     today = timezone.now()
     for usubjid, site, phone, zone, language, days in DEMO_PARTICIPANTS:
         if Participant.objects.filter(study=study, usubjid=usubjid).exists():
@@ -43,7 +45,7 @@ def load_demo(*, stdout=None) -> None:
         if days >= 7:
             # Day 1 visit at 10:00 local, 7 days after run-in start.
             first = windows.wall_clock(runin_start + timedelta(days=7), time(10, 0), zone)
-        services.enroll_participant(
+        participants.enroll_participant(
             study=study, site_number=site, usubjid=usubjid, phone=phone, zone=zone, language=language,
             runin_start=runin_start, first_application_at=first, actor="system:demo",
         )

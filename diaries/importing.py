@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import transaction
 
-from . import phones, services
+from . import participants, phones
 from .models import Participant, Phase, Site, Study
 
 REQUIRED = ["USUBJID", "SITE", "PHONE", "TZ", "LANGUAGE", "RUNIN_START"]
@@ -51,7 +51,7 @@ def parse_participants(text: str, study: Study) -> list[EnrollmentRow]:
     sites = set(Site.objects.filter(study=study).values_list("number", flat=True))
     known_subjects = set(Participant.objects.filter(study=study).values_list("usubjid", flat=True))
     known_phones = set(Participant.objects.values_list("phone_hash", flat=True))
-    zones = services._zones()
+    zones = participants.known_zones()
     problems: list[str] = []
     rows: list[EnrollmentRow] = []
     seen_subjects: dict[str, int] = {}
@@ -124,7 +124,7 @@ def import_participants(*, text: str, study: Study, actor: Any) -> list[Particip
     """Enroll every row of the file in one transaction, or none."""
     rows = parse_participants(text, study)
     return [
-        services.enroll_participant(
+        participants.enroll_participant(
             study=study, site_number=r.site, usubjid=r.usubjid, phone=r.phone, zone=r.zone,
             language=r.language, runin_start=r.runin_start, first_application_at=r.first_application_at,
             phase=r.phase, actor=actor,

@@ -13,8 +13,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
+from diaries.protocol import windows
+from diaries.protocol.study_config import StudyConfig, parse_study_config
+
 from . import phones
-from .study_config import StudyConfig, parse_study_config
 
 
 class AppendOnly(models.Model):
@@ -129,9 +131,7 @@ class Participant(models.Model):
 
     @property
     def day1(self):
-        from .windows import day1
-
-        return day1(self.first_application_at, self.zone) if self.first_application_at else None
+        return windows.day1(self.first_application_at, self.zone) if self.first_application_at else None
 
     @property
     def opted_out(self) -> bool:
@@ -318,7 +318,7 @@ class AuditEvent(AppendOnly):
 
 
 class DiaryLink(models.Model):
-    """One signed web diary link sent to a participant (diaries/links.py).
+    """One signed web diary link sent to a participant (diaries/patient/web/links.py).
 
     The token carries only this random nonce (signed, with its time): the participant is
     found here, so no participant id ever appears in a URL. Logging out revokes the link,
@@ -338,7 +338,7 @@ class DiaryLink(models.Model):
         return f"{self.participant} link {self.created_at:%Y-%m-%d %H:%M}"
 
 
-# --- the patient API for mobile apps (diaries/patient_auth.py, diaries/patient_api.py) --------
+# --- the patient API for mobile apps (diaries/patient/app/) --------
 
 
 class SignInCode(models.Model):

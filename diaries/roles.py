@@ -19,6 +19,9 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
+from . import audit
+from .models import Site
+
 SITE_STAFF = "Site staff"
 MONITOR = "Monitor"
 SPONSOR = "Sponsor"
@@ -75,8 +78,6 @@ def setup_roles() -> list[str]:
 
     Returns the names of the groups that were created or changed (audit-logged).
     """
-    from . import audit
-
     for (app_label, model, codename), name in CUSTOM_PERMISSIONS.items():
         ct = ContentType.objects.get_by_natural_key(app_label, model)
         Permission.objects.get_or_create(content_type=ct, codename=codename, defaults={"name": name})
@@ -104,8 +105,6 @@ def is_sponsor(user) -> bool:
 
 def scoped_sites(user):
     """The sites whose data this user may read: all for monitors, their own for site staff."""
-    from .models import Site
-
     if not user.is_authenticated:
         return Site.objects.none()
     if sees_all_sites(user):

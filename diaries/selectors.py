@@ -23,7 +23,8 @@ from datetime import date, datetime, timedelta
 
 from django.utils import timezone
 
-from . import windows
+from diaries.protocol import windows
+
 from .models import DiaryRecord, Instrument, Participant, Timepoint
 
 PERIODS: dict[str, tuple[int, int]] = {"RUNIN": (-7, -1), "VC": (1, 56)}
@@ -87,12 +88,6 @@ class DiaryDays:
         return next((period for period, days in self.by_period.items() if d in days), None)
 
 
-def last_closed_diary_date(now: datetime, zone: str, window: windows.Window = windows.Window()) -> date:
-    """The latest diary date whose window has closed (it closes the next morning, at 03:00 by default)."""
-    t = windows.local(now, zone)
-    return t.date() - timedelta(days=1 if t.time() >= window.closes else 2)
-
-
 def completed_dates(participants: Iterable[Participant]) -> dict[object, set[date]]:
     """Diary dates with a current DAILY ITCH_NRS record, per participant id: one query."""
     ids = [p.pk for p in participants]
@@ -119,7 +114,7 @@ def _compliance(p: Participant, done: set[date], as_of: date | None, now: dateti
     begun = [period for period in PERIODS if days.by_period[period] and days.by_period[period][0] <= cutoff]
     current_period = begun[-1] if begun else None
 
-    closed = min(as_of, last_closed_diary_date(now, p.zone, window))
+    closed = min(as_of, windows.last_closed_diary_date(now, p.zone, window))
     closed_days = days.all_expected(closed)
     recent = closed_days[-7:]
     last7 = Tally(len(recent), sum(1 for d in recent if d in done))
@@ -192,7 +187,7 @@ def daily_completion(participants: Iterable[Participant], start: date, end: date
     for p in participants:
         days = DiaryDays.of(p)
         due = set(days.all_expected(end))
-        closed = last_closed_diary_date(now, p.zone, window[p.study_id])
+        closed = windows.last_closed_diary_date(now, p.zone, window[p.study_id])
         mine = done.get(p.pk, set())
         cells = []
         for d in dates:

@@ -3,6 +3,6 @@
 from django.urls import include, path
 
 urlpatterns: list = [
-    path("patient/", include("diaries.patient_api_urls")),
+    path("patient/", include("diaries.patient.app.urls")),
     path("", include("analysis.api_urls")),
 ]

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from eprp.mail import email_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("EPRP_VAR_DIR", BASE_DIR / "var"))
 
@@ -94,23 +96,24 @@ if PRODUCTION:
     # gunicorn serves the collected static files itself; the dev server does it in the embedded shape.
     MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
-# Admin hardening: the admin site of diaries.admin_site (site scoping, no sponsors, 2FA
+# Admin hardening: the admin site of diaries.staff (site scoping, no sponsors, 2FA
 # when ADMIN_REQUIRE_2FA), TOTP devices (django-otp), lockout after failed logins
 # (django-axes), sessions that end with the browser.
-INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "diaries.admin_site.StaffAdminConfig"
+INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "diaries.staff.apps.StaffAdminConfig"
 INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static", "axes"]
 MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
                   "django_otp.middleware.OTPMiddleware")
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
-AUTHENTICATION_BACKENDS = ["diaries.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["diaries.staff.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
 ADMIN_REQUIRE_2FA = os.environ.get("ADMIN_REQUIRE_2FA", "1" if PRODUCTION else "0") == "1"
 OTP_TOTP_ISSUER = "eprp"
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = 0.5  # hours
-# Lock the account, not the address: behind the production proxy every request carries the
-# proxy's address, so an address lockout would shut out every site at once.
-AXES_LOCKOUT_PARAMETERS = ["username"]
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+# Lock an account from one address: a lockout by username alone let anyone shut a
+# coordinator out from anywhere. The address is the client's, read the way the patient
+# sign-in limits read it (eprp/client_address.py: X-Forwarded-For only as NUM_PROXIES says).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "eprp.client_address.client_address"
 AXES_RESET_ON_SUCCESS = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
@@ -134,22 +137,25 @@ TEMPLATES = [
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # Health checks: after a PostgreSQL restart a kept connection is dead; without the check
+    # each gunicorn worker answered its next request (a patient's text) with a 500.
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "eprp.sqlite3",
-            # The web server and the worker share the file: wait for locks rather than fail.
-            # WAL lets the web server read while the worker writes; NORMAL sync is safe with WAL
-            # and spares an fsync on every commit.
-            "OPTIONS": {
-                "timeout": 20,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-        }
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "eprp.sqlite3"}}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite, by default or named in DATABASE_URL. The web server and the worker share the
+    # file: wait for locks rather than fail, and take the write lock when a transaction
+    # starts (IMMEDIATE) so two writers queue instead of one failing with "database is
+    # locked". WAL lets the web server read while the worker writes; NORMAL sync is safe
+    # with WAL and spares an fsync on every commit. The eprp backend adds only what the
+    # append-only triggers need (eprp/sqlite3/base.py).
+    DATABASES["default"]["ENGINE"] = "eprp.sqlite3"
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        **DATABASES["default"].get("OPTIONS", {}),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -182,7 +188,16 @@ SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SESSION_COOKIE_AGE = _whole_number("SESSION_COOKIE_AGE", 8 * 3600, minimum=60)
 DIARY_LINK_MAX_AGE = _whole_number("DIARY_LINK_MAX_AGE", 24 * 3600, minimum=60)  # seconds a web diary link opens
+# Production runs behind a TLS-terminating proxy that sets X-Forwarded-Proto (and must
+# overwrite it when a client sends one): plain HTTP is redirected, browsers are told to use
+# HTTPS only (HSTS). /health/ stays reachable over HTTP for the container's health check.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+SECURE_SSL_REDIRECT = PRODUCTION
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SECURE_HSTS_SECONDS = _whole_number("SECURE_HSTS_SECONDS", 365 * 24 * 3600) if PRODUCTION else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
+# Preloading is the domain owner's decision (hstspreload.org), not the application's.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -239,6 +254,14 @@ EMAIL_BACKEND = os.environ.get(
     "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "eprp@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The SMTP server of alert e-mails: EMAIL_URL (smtp://user:password@host:587/?tls=1, or
+# smtps:// for implicit TLS on 465) or the separate variables; EMAIL_TIMEOUT so a dead
+# server fails a send instead of hanging a worker.
+EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, EMAIL_USE_SSL = (
+    email_settings(os.environ, MALFORMED_SETTINGS)
+)
+EMAIL_TIMEOUT = _whole_number("EMAIL_TIMEOUT", 10, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
@@ -255,7 +278,21 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "PatientEventKindEnum": ["cleared", "recurred", "stopped"],
 }
 
-# Patient app sign-in (diaries/patient_auth.py). Limits are (requests, seconds) windows,
+# The default cache holds the sign-in limits' counters, so it must be one every process
+# shares (a per-process cache let two gunicorn workers allow twice the limit): Redis in
+# production (CACHE_URL, by default the broker's Redis), files in var/ in the embedded shape
+# (the web server and the worker on one machine).
+CACHE_URL = os.environ.get("CACHE_URL", "") or (CELERY_BROKER_URL if PRODUCTION else "")
+if os.environ.get("CACHE_URL") and not CACHE_URL.startswith(("redis://", "rediss://")):
+    MALFORMED_SETTINGS.append(("CACHE_URL", "expected a redis:// URL"))
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+                          "KEY_PREFIX": "eprp-cache"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": str(VAR_DIR / "cache")}}
+
+# Patient app sign-in (diaries/patient/app/auth.py). Limits are (requests, seconds) windows,
 # counted in the default cache; behind a proxy set REST_FRAMEWORK["NUM_PROXIES"] so the
 # per-address limits see the client, not the proxy.
 PATIENT_SIGNIN_CODE_TTL = _whole_number("PATIENT_SIGNIN_CODE_TTL", 10 * 60, minimum=60)

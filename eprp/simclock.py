@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
+from notifications.providers import locmem
+
 NOW_KEY = "eprp:simulation:now"
 INFLIGHT_KEY = "eprp:simulation:inflight"
 PUBLISHED_KEY = "eprp:simulation:published"
@@ -119,8 +121,6 @@ def install_clock(**_kwargs) -> None:
 
 def remove_clock(**_kwargs) -> None:
     global _travel
-    from notifications.transports import locmem
-
     if _travel is not None:
         _travel.stop()
         _travel = None
@@ -152,12 +152,9 @@ def connect_worker(app) -> None:
     if os.environ.get("EPRP_MODE") == "production":
         raise RuntimeError("EPRP_SIMULATED_CLOCK is for simulations only: refused with EPRP_MODE=production")
 
-    @app.task(name=REPLIES_TASK, ignore_result=True)
-    def play_replies(ops):
-        from eprp.simulation import play_replies
-
-        play_replies(ops)
-
+    # The patients' replies are a task of eprp.simulation, which needs the models: the worker
+    # imports it once Django is set up.
+    app.conf.imports = (*app.conf.imports, "eprp.simulation")
     connect_publisher()
     task_prerun.connect(install_clock, weak=False, dispatch_uid="eprp-simclock-prerun")
     task_postrun.connect(remove_clock, weak=False, dispatch_uid="eprp-simclock-postrun")

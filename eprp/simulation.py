@@ -5,7 +5,7 @@ the webhook see simulated time exactly as they see real time. Prompts are planne
 dispatched by the same functions the beat schedule runs; the outbox sends through the
 locmem transport; simulated patients read what they were sent and answer with signed
 Twilio webhooks through Django's request handling (some use the web diary's service
-instead); site staff record Day 1, visits and discontinuations through the services.
+instead); site staff record Day 1, visits and discontinuations through diaries.participants.
 
 Patients follow trajectories by arm, built to separate as the TRuE-AD studies did:
 vehicle improves a little, 0.75% clearly, 1.5% most, with a small drop within 12
@@ -28,21 +28,27 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import time_machine
+from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
 from django.test import Client, override_settings
 from django.utils import timezone
-from twilio.request_validator import RequestValidator
 
-from diaries import services, windows
-from diaries.models import Alert, DiaryRecord, Participant, Phase, Randomization, Study
+from analysis.randomization import import_randomization
+from analysis.services import run_export
+from diaries import participants
+from diaries.diary import Recorded, submit_diary
+from diaries.models import Alert, Channel, DiaryRecord, Participant, Phase, Randomization, Study, Timepoint
+from diaries.protocol import windows
 from eprp import simclock
-from notifications import dispatch, scheduling, tasks
+from eprp.celery import app
+from notifications import tasks
 from notifications.models import InboundMessage, OutboundMessage, OutboundStatus, PromptStatus, ScheduledPrompt
-from notifications.transports import locmem
+from notifications.providers import locmem
+from notifications.providers.twilio import webhooks
+from notifications.scheduling import dispatch, missed, planner
 
 ARMS = ("RUX15", "RUX075", "VEHICLE")
 ARM_WEIGHTS = (2, 2, 1)
@@ -127,7 +133,6 @@ class Simulation:
         self.replies: list[Reply] = []
         self.seq = 0
         self.client = Client()
-        self.validator = RequestValidator(TOKEN)
         self.progress = progress
         self.n = participants
         self.summary = Summary()
@@ -170,7 +175,7 @@ class Simulation:
             self.patients[p.usubjid] = p
 
     def _enroll(self, p: SimPatient):
-        participant = services.enroll_participant(
+        participant = participants.enroll_participant(
             study=self.study, site_number=p.site, usubjid=p.usubjid, phone=p.phone, zone=p.zone,
             language=p.language, runin_start=p.runin_start, actor="system:simulation",
         )
@@ -184,8 +189,6 @@ class Simulation:
         self._make_patients()
         if self.workers:
             return self._run_on_workers()
-        from eprp.celery import app
-
         # Read before the override below: Celery may load its configuration from the overridden
         # settings, and restoring that value would leave every later task eager in this process.
         eager = app.conf.task_always_eager
@@ -208,9 +211,6 @@ class Simulation:
         task; the simulator waits for the work it set off to drain before moving the clock.
         """
         from django.db import connection
-
-        from eprp.celery import app
-
         if connection.vendor != "postgresql" or not settings.CELERY_BROKER_URL.startswith("redis://"):
             raise RuntimeError("--workers needs PostgreSQL and Redis (DATABASE_URL, CELERY_BROKER_URL)")
         if app.conf.task_always_eager:
@@ -280,13 +280,13 @@ class Simulation:
         if self.workers:
             self._on_workers(tasks.plan_prompts)
         else:
-            scheduling.plan_prompts(now=now)
+            planner.plan_prompts(now=now)
 
     def _alert_missed_diaries(self, now: datetime):
         if self.workers:
             self._on_workers(tasks.alert_missed_diaries)
         else:
-            scheduling.alert_missed_diaries(now=now)
+            missed.alert_missed_diaries(now=now)
 
     def _dispatch(self, now: datetime):
         # The beat ticks every minute whatever is due; an empty tick changes nothing, so the
@@ -345,7 +345,8 @@ class Simulation:
             if today == day1 and local.hour >= 10 and not p.day1_done:
                 participant = Participant.objects.get(pk=p.participant_id)
                 if participant.first_application_at is None and participant.phase == Phase.RUNIN:
-                    services.record_first_application(participant=participant, at=now, actor="user:site-coordinator")
+                    participants.record_first_application(participant=participant, at=now,
+                                                          actor="user:site-coordinator")
                 p.day1_done = True
             if local.hour == 11:
                 self._visits_and_ends(p, today, day1)
@@ -373,16 +374,16 @@ class Simulation:
             p.ended = True
             return
         if week is not None:
-            services.record_visit(participant=participant, week=week, visit_date=today,
+            participants.record_visit(participant=participant, week=week, visit_date=today,
                                   actor="user:site-coordinator")
         if ending:
-            services.discontinue_participant(participant=participant, on=today, actor="user:site-coordinator",
+            participants.discontinue_participant(participant=participant, on=today, actor="user:site-coordinator",
                                              reason="withdrew consent (simulated)")
             p.ended = True
             return
         if week8:
             if participant.phase == Phase.VEHICLE_CONTROLLED:
-                services.change_phase(participant=participant, phase=Phase.LONG_TERM, actor="user:site-coordinator",
+                participants.change_phase(participant=participant, phase=Phase.LONG_TERM, actor="user:site-coordinator",
                                       reason="Week 8 visit: long-term period")
             p.week8_done = True  # long-term now, or never in the vehicle-controlled period: nothing more at Week 8
 
@@ -498,7 +499,7 @@ class Simulation:
         return options
 
     def _web_diary(self, p: SimPatient, at: datetime):
-        """Some patients use the web diary: the same services the web views call."""
+        """Some patients use the web diary: the same use case the web views call."""
         self.seq += 1
         heapq.heappush(self.replies, Reply(at, self.seq, p.usubjid, "\x00web"))
 
@@ -544,8 +545,6 @@ class Simulation:
             by_patient.setdefault(reply.usubjid, []).append(op)
         if not by_patient:
             return
-        from eprp.celery import app
-
         # A few tasks per worker process, balanced by the number of replies in each.
         chunks: list[list] = [[] for _ in range(min(len(by_patient), self.workers * 4))]
         for ops in sorted(by_patient.values(), key=len, reverse=True):
@@ -563,7 +562,7 @@ class Simulation:
             "To": "+13125550999", "Body": reply.body, "NumMedia": "0", "NumSegments": "1",
             "SmsStatus": "received", "ApiVersion": "2010-04-01",
         }
-        return params, self.validator.compute_signature(settings.PUBLIC_BASE_URL + INBOUND_URL, params)
+        return params, webhooks.sign(settings.PUBLIC_BASE_URL + INBOUND_URL, params, TOKEN)
 
     def _web_answers(self, p: SimPatient, at: datetime) -> tuple[int, list[int]]:
         day = at.astimezone(ZoneInfo(p.zone)).date()
@@ -573,9 +572,6 @@ class Simulation:
 
     def finish(self, *, export_dir) -> Summary:
         """Unblind (import the randomization as a statistician) and write the transfer."""
-        from analysis.randomization import import_randomization
-        from analysis.services import run_export
-
         statistician = _statistician()
         rows = ["USUBJID,ARM,STRATUM"] + [f"{p.usubjid},{p.arm},{p.stratum}" for p in self.patients.values()
                                           if p.participant_id is not None]
@@ -604,21 +600,17 @@ class Simulation:
 
 
 def record_web_diary(participant_id, itch: int, options: list[int]) -> bool:
-    """A web diary submission through the services the web views call; False if refused."""
+    """A web diary submission through the use case the web views call; False if refused."""
     participant = Participant.objects.get(pk=participant_id)
-    try:
-        with transaction.atomic():
-            services.record_answers(participant=participant, instrument="ITCH_NRS", answers={1: itch}, channel="web")
-            services.record_answers(participant=participant, instrument="PROMIS_SD8B",
-                                    answers={i + 1: o for i, o in enumerate(options)}, channel="web")
-    except (services.ServiceError, windows.OutsideWindow):
-        return False
-    return True
+    result = submit_diary(participant=participant, channel=Channel.WEB, timepoint=Timepoint.DAILY, at=timezone.now(),
+                          answers={"ITCH_NRS": {1: itch}, "PROMIS_SD8B": {i + 1: o for i, o in enumerate(options)}})
+    return isinstance(result, Recorded)
 
 
 _worker_client: Client | None = None
 
 
+@shared_task(name=simclock.REPLIES_TASK, ignore_result=True)
 def play_replies(ops: list[dict]) -> None:
     """On a simulation worker (simclock.REPLIES_TASK): patients' texts and web diaries, in order.
 

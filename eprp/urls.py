@@ -10,7 +10,7 @@ def health(request):
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("diary/", include("diaries.urls")),
+    path("diary/", include("diaries.patient.web.urls")),
     path("sms/", include("notifications.urls")),
     path("health/", health, name="health"),
     path("api/v1/", include("eprp.api_urls")),

@@ -5,7 +5,7 @@ Texts from unknown numbers belong to no participant, hence no site: only monitor
 
 from django.contrib import admin
 
-from diaries.admin_scoping import SiteScopedAdmin
+from diaries.staff.scoping import SiteScopedAdmin
 
 from .models import InboundMessage, OutboundMessage, ScheduledPrompt
 

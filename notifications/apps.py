@@ -6,15 +6,16 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Messages and prompts"
 
     def ready(self):
-        # The diary services call these after commit; diaries never imports notifications.
-        from diaries import services
-
-        from . import scheduling
+        # diaries runs these after its writes commit and imports nothing of notifications. Only
+        # cancelling tonight's reminders runs at once; re-planning is a task.
+        from diaries import diary, participants, treatment
+        from notifications import tasks
+        from notifications.scheduling import planner
 
         for hooks, hook in (
-            (services.after_answer_hooks, scheduling.cancel_done_diary_prompts),
-            (services.after_participant_change_hooks, scheduling.replan_after_change),
-            (services.after_treatment_hooks, scheduling.replan_after_treatment),
+            (diary.after_answer_hooks, planner.cancel_done_diary_prompts),
+            (participants.after_participant_change_hooks, tasks.replan_after_change),
+            (treatment.after_treatment_hooks, tasks.replan_after_treatment),
         ):
             if hook not in hooks:
                 hooks.append(hook)

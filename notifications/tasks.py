@@ -1,50 +1,61 @@
-"""Celery tasks: thin, take ids, safe to run twice."""
+"""Celery tasks: thin, take ids, safe to run twice. The outbox's send tasks live beside their service."""
+
+import logging
 
 from celery import shared_task
 
-from . import dispatch, scheduling, services
+from diaries.models import Participant, TreatmentEvent
+from notifications import outbox
+from notifications.outbox import send_message_task, send_messages_task  # noqa: F401 - registered for autodiscovery
+from notifications.scheduling import dispatch, missed, planner
 
-
-@shared_task(bind=True, max_retries=services.MAX_ATTEMPTS, acks_late=True)
-def send_message(self, message_id: str) -> str:
-    status = services.send_message(message_id)
-    if status == "retry":
-        # Transient provider error: back off 30 s, 60 s, 120 s, ... (seconds, not days: no long ETAs on Redis).
-        raise self.retry(countdown=30 * 2**self.request.retries)
-    return status
-
-
-@shared_task(acks_late=True)
-def send_messages(message_ids: list[str]) -> dict:
-    """A chunk of a dispatch batch; a message that needs another try gets its own retrying task."""
-    results: dict[str, int] = {}
-    for message_id, status in services.send_messages(message_ids).items():
-        if status == "retry":
-            send_message.apply_async((str(message_id),), countdown=30)
-        results[status] = results.get(status, 0) + 1
-    return results
+log = logging.getLogger(__name__)
 
 
 @shared_task
 def requeue_stuck_messages() -> int:
-    return services.requeue_stuck_messages()
+    return outbox.requeue_stuck_messages()
 
 
 @shared_task
 def fail_stranded_messages() -> int:
-    return services.fail_stranded_messages()
+    return outbox.fail_stranded_messages()
 
 
 @shared_task
 def plan_prompts(participant_id: str | None = None) -> int:
     """Daily for everyone (the rolling horizon), or one participant; returns the rows planned."""
     ids = None if participant_id is None else [participant_id]
-    return scheduling.plan_prompts(participant_ids=ids).created
+    return planner.plan_prompts(participant_ids=ids).created
+
+
+@shared_task
+def replan_participant(participant_id: str) -> int:
+    """One participant's prompts after a change (enrollment, Day 1, phase, consent, visit, treatment report)."""
+    participant = Participant.objects.filter(pk=participant_id).first()
+    return 0 if participant is None else planner.plan_participant(participant=participant).created
+
+
+def replan_after_change(participant: Participant) -> None:
+    """Registered with diaries (apps.py), run after the change commits: the plan follows in a task,
+    not in the patient's or the coordinator's request."""
+    _enqueue(replan_participant, str(participant.pk))
+
+
+def replan_after_treatment(event: TreatmentEvent) -> None:
+    _enqueue(replan_participant, str(event.participant_id))
+
+
+def _enqueue(task, *args) -> None:
+    try:
+        task.delay(*args)
+    except Exception:  # the broker is down: the change is committed and the daily plan catches up
+        log.exception("could not enqueue %s%r; the daily plan will catch up", task.name, args)
 
 
 @shared_task
 def dispatch_due_prompts(helpers: int = 3) -> int:
-    """The tick, every minute: everything due, in batches (notifications/dispatch.py).
+    """The tick, every minute: everything due, in batches (notifications/scheduling/dispatch.py).
 
     When the first batch comes back full, a backlog is waiting (19:00 in a big zone): one
     more tick is started beside this one, which may start one more, up to `helpers`. SKIP
@@ -60,4 +71,4 @@ def dispatch_due_prompts(helpers: int = 3) -> int:
 
 @shared_task
 def alert_missed_diaries() -> int:
-    return scheduling.alert_missed_diaries()
+    return missed.alert_missed_diaries()

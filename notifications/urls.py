@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import webhooks
+from notifications.providers.twilio import webhooks
 
 urlpatterns = [
     path("twilio/inbound/", webhooks.inbound, name="twilio-inbound"),

@@ -26,24 +26,24 @@ def _test_settings(settings):
 
 @pytest.fixture
 def rules():
-    from diaries.study_config import parse_study_config
+    from diaries.protocol.study_config import parse_study_config
 
     return parse_study_config(STUDY_FILE.read_text(encoding="utf-8"))
 
 
 @pytest.fixture
 def study(db):
-    from diaries import services
+    from diaries import studies
 
-    study, _ = services.load_study(text=STUDY_FILE.read_text(encoding="utf-8"), actor="system:test")
+    study, _ = studies.load_study(text=STUDY_FILE.read_text(encoding="utf-8"), actor="system:test")
     return study
 
 
 def enroll(study, usubjid, *, site="101", phone, zone, language="en", runin_start=date(2026, 3, 1),
            first_application_at=None, **kw):
-    from diaries import services
+    from diaries import participants
 
-    return services.enroll_participant(
+    return participants.enroll_participant(
         study=study, site_number=site, usubjid=usubjid, phone=phone, zone=zone, language=language,
         runin_start=runin_start, first_application_at=first_application_at, actor="system:test", **kw,
     )
@@ -72,6 +72,18 @@ def charlie(study, django_user_model):
 
 
 @pytest.fixture
+def tasks_inline():
+    """Tasks run in this process as they are enqueued (after commit): for tests of what a change
+    sets off. Tests marked `worker` run them on a real worker instead."""
+    from eprp.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
+
+
+@pytest.fixture
 def celery_worker():
     """A real Celery worker (in-process thread) on the configured broker: Redis in CI, files locally."""
     from celery.contrib.testing.worker import start_worker
@@ -83,19 +95,54 @@ def celery_worker():
         yield worker
 
 
+def answer(*, participant, instrument, answers, at=None, channel="sms", timepoint="DAILY", partial=True, locked=None):
+    """One instrument through `submit_diary`, the door every channel uses; the current record.
+
+    `partial` as the SMS path sends it (items added to the evening's record). A refusal
+    fails the test: tests of refusals call `submit_diary` and look at the Refused.
+    """
+    from django.utils import timezone
+
+    from diaries.diary import Recorded, submit_diary
+
+    result = submit_diary(participant=participant, channel=channel, timepoint=timepoint,
+                          answers={instrument: answers}, at=at or timezone.now(), partial=partial, locked=locked)
+    assert isinstance(result, Recorded), f"refused: {result}"
+    return result.records[0]
+
+
+def report_treatment(*, participant, kind, channel="sms", at=None):
+    """A clearance, recurrence or stop report through its use case; the event."""
+    from django.utils import timezone
+
+    from diaries import treatment
+
+    report = {"cleared": treatment.report_clearance, "recurred": treatment.report_recurrence,
+              "stopped": treatment.report_stop}[kind]
+    return report(participant=participant, channel=channel, at=at or timezone.now()).event
+
+
+def answer_spread(*, participant, new_or_extensive, channel="sms", at=None, **answers):
+    from django.utils import timezone
+
+    from diaries import treatment
+
+    return treatment.answer_spread(participant=participant, channel=channel, at=at or timezone.now(),
+                                   new_or_extensive=new_or_extensive, **answers).event
+
+
 def write_diaries(participant, *, itch0: int, drop: int, days=range(-7, 15), day1=date(2026, 3, 8)):
     """Evening diaries at 20:00 Chicago: itch itch0 in run-in, itch0 - drop from Day 1; PROMIS all 3s
     (5 items every fifth evening, to exercise proration)."""
     from datetime import timedelta
 
-    from diaries import services
 
     for offset in days:
         d = day1 + timedelta(days=offset)
         at = datetime(d.year, d.month, d.day, 20, 0, tzinfo=CHICAGO)
         itch = itch0 if offset < 0 else max(itch0 - drop, 0)
-        services.record_answers(participant=participant, instrument="ITCH_NRS", answers={1: itch}, channel="sms",
-                                submitted_at=at)
-        services.record_answers(participant=participant, instrument="PROMIS_SD8B",
+        answer(participant=participant, instrument="ITCH_NRS", answers={1: itch}, channel="sms",
+                                at=at)
+        answer(participant=participant, instrument="PROMIS_SD8B",
                                 answers={i: 3 for i in range(1, 9 if offset % 5 else 6)}, channel="web",
-                                submitted_at=at + timedelta(minutes=2))
+                                at=at + timedelta(minutes=2))

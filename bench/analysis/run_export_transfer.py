@@ -32,7 +32,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 from analysis.randomization import import_randomization
-from diaries import roles, services
+from diaries import roles, studies
 from diaries.demo import STUDY_FILE
 from diaries.importing import import_participants
 from diaries.models import DiaryRecord, Participant, Visit
@@ -42,7 +42,7 @@ from synthetic_trial import generate_trial
 
 tables = generate_trial(int(sys.argv[1]))
 people, diary, visits = tables["participants"], tables["diary"], tables["visits"]
-study, _ = services.load_study(text=STUDY_FILE.read_text(encoding="utf-8"), actor="system:bench")
+study, _ = studies.load_study(text=STUDY_FILE.read_text(encoding="utf-8"), actor="system:bench")
 sites = [s.number for s in study.sites.order_by("number")]
 rows = ["USUBJID,SITE,PHONE,TZ,LANGUAGE,RUNIN_START,FIRST_APPLICATION"]
 for i, p in enumerate(people.to_dict("records")):

@@ -8,7 +8,7 @@ with diaries.phones as the service would) in 20 zones where the evening diary wi
 open right now: 70% in the vehicle-controlled phase, 10% in run-in, 20% long-term (half of
 those with a clearance two days ago, so tomorrow's stop prompt is planned). Then:
 
-- plan: `notifications.scheduling.plan_prompts()` for everyone, first on an empty table
+- plan: `notifications.scheduling.planner.plan_prompts()` for everyone, first on an empty table
   (two days of rows), then the steady-state daily run one, two and three days later (rows
   already dispatched are marked sent in between, untimed);
 - dispatch: `--dispatch` due prompts (tonight's diary prompts and reminders) are left due,
@@ -105,11 +105,11 @@ def create_participants(n: int, zones: list[str], now: datetime) -> None:
 def timed_plan(now: datetime) -> tuple[float, object]:
     from django.db import connection
 
-    from notifications import scheduling
+    from notifications.scheduling import planner
 
     connection.close()
     t0 = time.perf_counter()
-    stats = scheduling.plan_prompts(now=now)
+    stats = planner.plan_prompts(now=now)
     return time.perf_counter() - t0, stats
 
 

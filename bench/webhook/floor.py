@@ -2,7 +2,7 @@
 
 Signature check, one indexed SELECT (the sender), two INSERTs in one transaction (the
 inbound row and an audit event), TwiML back; written with the same ORM calls as the app.
-The real inbound path (`notifications.webhooks.inbound`) should stay within 2x of it.
+The real inbound path (`notifications.providers.twilio.webhooks.inbound`) should stay within 2x of it.
 """
 
 from django.db import transaction
@@ -15,7 +15,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from diaries import audit, phones
 from diaries.models import Participant
 from notifications.models import InboundMessage
-from notifications.webhooks import signature_is_valid
+from notifications.providers.twilio.webhooks import signature_is_valid
 
 
 @csrf_exempt

@@ -74,9 +74,9 @@ def setup(participants: int) -> list[str]:
     code = f"""
 import csv, io
 from datetime import date, datetime, timedelta, UTC
-from diaries import services
+from diaries import studies
 from diaries.importing import import_participants
-study, _ = services.load_study(text=open('studies/true-ad.toml').read(), actor='bench')
+study, _ = studies.load_study(text=open('studies/true-ad.toml').read(), actor='bench')
 zones = {zones!r}
 out = io.StringIO(); w = csv.writer(out)
 w.writerow(['USUBJID','SITE','PHONE','TZ','LANGUAGE','RUNIN_START'])

@@ -5,9 +5,9 @@ from datetime import datetime
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from diaries import services
+from diaries import participants
 from diaries.models import AuditEvent, DiaryRecord, Phase, TreatmentEvent
-from tests.conftest import CHICAGO
+from tests.conftest import CHICAGO, answer, report_treatment
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -24,8 +24,8 @@ def _refused(sql, params):
 
 
 def test_database_refuses_update_and_delete_of_diary_records(alice):
-    record = services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 7}, channel="sms",
-                                     submitted_at=datetime(2026, 3, 9, 19, 0, tzinfo=CHICAGO))
+    record = answer(participant=alice, instrument="ITCH_NRS", answers={1: 7}, channel="sms",
+                                     at=datetime(2026, 3, 9, 19, 0, tzinfo=CHICAGO))
     _refused("UPDATE diaries_diaryrecord SET diary_date = '2026-01-01' WHERE id = %s", [record.pk])
     _refused("DELETE FROM diaries_diaryrecord WHERE id = %s", [record.pk])
     with pytest.raises(DatabaseError), transaction.atomic():
@@ -43,8 +43,8 @@ def test_database_refuses_update_and_delete_of_audit_events(alice):
 
 
 def test_database_refuses_update_of_treatment_events(alice):
-    services.change_phase(participant=alice, phase=Phase.LONG_TERM, actor="user:x")
-    event = services.record_treatment_event(participant=alice, kind="cleared", channel="sms",
+    participants.change_phase(participant=alice, phase=Phase.LONG_TERM, actor="user:x")
+    event = report_treatment(participant=alice, kind="cleared", channel="sms",
                                             at=datetime(2026, 6, 1, 9, 0, tzinfo=CHICAGO))
     _refused("UPDATE diaries_treatmentevent SET kind = 'recurred' WHERE id = %s", [event.pk])
     assert TreatmentEvent.objects.get(pk=event.pk).kind == "cleared"

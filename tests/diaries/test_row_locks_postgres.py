@@ -8,9 +8,9 @@ import time_machine
 from django.db import connection, connections, transaction
 from django.test import Client
 
-from diaries import services
 from diaries.models import DiaryRecord
 from notifications.models import InboundMessage
+from tests.conftest import answer
 from tests.fake_twilio import signed_post
 
 TOKEN = "test-auth-token"
@@ -19,7 +19,7 @@ BOTH_EVENINGS = datetime(2026, 3, 21, 22, 30, tzinfo=UTC)
 
 
 def _web_itch(participant, score):
-    services.record_answers(participant=participant, instrument="ITCH_NRS", answers={1: score}, channel="web")
+    answer(participant=participant, instrument="ITCH_NRS", answers={1: score}, channel="web")
 
 
 @pytest.mark.postgres

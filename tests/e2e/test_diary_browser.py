@@ -10,8 +10,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from diaries import links
 from diaries.models import Alert, DiaryRecord
+from diaries.patient.web import links
 from tests.e2e.a11y import assert_accessible
 from tests.e2e.conftest import ARTIFACTS, screenshot, zone_where_local_time_is
 

@@ -11,9 +11,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from diaries import services
+from diaries import participants
 from diaries.models import AuditEvent, Randomization
-from tests.conftest import CHICAGO, enroll, write_diaries
+from tests.conftest import CHICAGO, answer, enroll, write_diaries
 
 pytestmark = pytest.mark.django_db
 
@@ -35,9 +35,9 @@ def trial(study, alice):
                    first_application_at=datetime(2026, 3, 8, 9, 0, tzinfo=CHICAGO))
     for p, itch0, drop in ((alice, 8, 5), (carol, 7, 1)):
         write_diaries(p, itch0=itch0, drop=drop)
-    services.record_answers(participant=alice, instrument="ITCH_NRS", timepoint="H12", answers={1: 6},
-                            channel="sms", submitted_at=alice.first_application_at + timedelta(hours=12))
-    services.record_visit(participant=alice, week=2, visit_date=date(2026, 3, 23), actor="user:x")
+    answer(participant=alice, instrument="ITCH_NRS", timepoint="H12", answers={1: 6},
+                            channel="sms", at=alice.first_application_at + timedelta(hours=12))
+    participants.record_visit(participant=alice, week=2, visit_date=date(2026, 3, 23), actor="user:x")
     return alice, carol
 
 

@@ -14,9 +14,8 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
 from analysis.export import export_transfer
 from analysis.standards import ADQS, QS
-from diaries import services
 from diaries.models import DiaryRecord
-from tests.conftest import CHICAGO, enroll, write_diaries
+from tests.conftest import CHICAGO, answer, enroll, write_diaries
 
 pytestmark = pytest.mark.django_db
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -71,10 +70,9 @@ def transfer(study, alice, tmp_path):
     for p, itch0, drop in ((alice, 8, 5), (carol, 7, 1)):
         write_diaries(p, itch0=itch0, drop=drop)
     # carol corrects her Day 2 itch within the window: the first answer is superseded, kept, amended.
-    services.record_answers(participant=carol, instrument="ITCH_NRS", answers={1: 2}, channel="sms",
-                            submitted_at=datetime(2026, 3, 9, 20, 30, tzinfo=CHICAGO))
-    services.record_answers(participant=alice, instrument="ITCH_NRS", timepoint="H12", answers={1: 6},
-                            channel="sms", submitted_at=alice.first_application_at + timedelta(hours=12))
+    answer(participant=carol, instrument="ITCH_NRS", answers={1: 2}, at=datetime(2026, 3, 9, 20, 30, tzinfo=CHICAGO))
+    answer(participant=alice, instrument="ITCH_NRS", timepoint="H12", answers={1: 6},
+           at=alice.first_application_at + timedelta(hours=12))
     manifest = export_transfer(study=study, directory=tmp_path / "t", unblinded=False, now=NOW,
                                formats=["csv", "datasetjson", "fhir"])
     return tmp_path / "t", manifest, (alice, carol)

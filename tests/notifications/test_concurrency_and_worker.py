@@ -9,9 +9,9 @@ import time_machine
 from django.db import connection, connections
 
 from diaries.models import DiaryRecord
-from notifications import services
+from notifications import outbox
 from notifications.models import InboundMessage, OutboundMessage
-from notifications.transports import locmem
+from notifications.providers import locmem
 from tests.conftest import CHICAGO
 from tests.fake_twilio import signed_post
 
@@ -61,7 +61,7 @@ def test_two_texts_from_one_phone_at_once_are_handled_one_after_the_other(alice,
 @pytest.mark.django_db(transaction=True)
 def test_queued_message_is_sent_by_a_real_worker_after_commit(alice, celery_worker):
     locmem.outbox.clear()
-    message = services.queue_message(participant=alice, kind="diary", body="Diary time")
+    message = outbox.queue_message(participant=alice, kind="diary", body="Diary time")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         message.refresh_from_db()

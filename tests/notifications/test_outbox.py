@@ -3,9 +3,9 @@
 import pytest
 
 from diaries.models import Alert, Participant
-from notifications import services
+from notifications import inbound, outbox
 from notifications.models import OutboundMessage
-from notifications.transports.twilio import TwilioTransport
+from notifications.providers.twilio.transport import TwilioTransport
 from tests.fake_twilio import FakeTwilio
 
 pytestmark = pytest.mark.django_db
@@ -25,13 +25,13 @@ def twilio(settings):
 
 
 def queued(participant, body="Diary time"):
-    return services.queue_message(participant=participant, kind="diary", body=body)
+    return outbox.queue_message(participant=participant, kind="diary", body=body)
 
 
 def test_a_message_is_sent_once_with_its_status_callback(twilio, alice):
     message = queued(alice)
-    assert services.send_message(message.pk) == "sent"
-    assert services.send_message(message.pk) == "not-claimed"  # a second run sends nothing
+    assert outbox.send_message(message.pk) == "sent"
+    assert outbox.send_message(message.pk) == "not-claimed"  # a second run sends nothing
     assert len(twilio.messages) == 1
     sent = twilio.messages[0]
     assert sent["to"] == alice.phone and sent["body"] == "Diary time"
@@ -44,42 +44,42 @@ def test_a_message_is_sent_once_with_its_status_callback(twilio, alice):
 def test_from_number_is_used_without_a_messaging_service(twilio, alice, settings):
     settings.TWILIO_MESSAGING_SERVICE_SID = ""
     settings.TWILIO_FROM_NUMBER = "+13125550999"
-    services.send_message(queued(alice).pk)
+    outbox.send_message(queued(alice).pk)
     assert twilio.messages[0]["from"] == "+13125550999"
 
 
 def test_21610_marks_the_participant_opted_out(twilio, alice):
     twilio.errors.append((400, 21610, "Attempt to send to unsubscribed recipient"))
     message = queued(alice)
-    assert services.send_message(message.pk) == "failed"
+    assert outbox.send_message(message.pk) == "failed"
     message.refresh_from_db()
     assert (message.status, message.error_code) == ("failed", "21610")
     assert Participant.objects.get(pk=alice.pk).opted_out
-    assert services.queue_message(participant=alice, kind="diary", body="x") is None
+    assert outbox.queue_message(participant=alice, kind="diary", body="x") is None
 
 
 def test_a_500_is_retried_and_then_sent(twilio, alice):
     twilio.errors.append((500, 20500, "Internal Server Error"))
     message = queued(alice)
-    assert services.send_message(message.pk) == "retry"
+    assert outbox.send_message(message.pk) == "retry"
     message.refresh_from_db()
     assert message.status == "queued" and message.error_code == "20500"
-    assert services.send_message(message.pk) == "sent"
+    assert outbox.send_message(message.pk) == "sent"
     assert len(twilio.messages) == 1
     assert OutboundMessage.objects.get().attempts == 2
 
 
 def test_retries_stop_after_the_maximum(twilio, alice):
-    twilio.errors.extend([(503, 20503, "Service Unavailable")] * services.MAX_ATTEMPTS)
+    twilio.errors.extend([(503, 20503, "Service Unavailable")] * outbox.MAX_ATTEMPTS)
     message = queued(alice)
-    results = [services.send_message(message.pk) for _ in range(services.MAX_ATTEMPTS)]
-    assert results == ["retry"] * (services.MAX_ATTEMPTS - 1) + ["failed"]
+    results = [outbox.send_message(message.pk) for _ in range(outbox.MAX_ATTEMPTS)]
+    assert results == ["retry"] * (outbox.MAX_ATTEMPTS - 1) + ["failed"]
     assert twilio.messages == []
 
 
 def test_an_invalid_number_fails_and_alerts_the_site(twilio, alice):
     twilio.errors.append((400, 21211, "The 'To' number is not a valid phone number."))
-    assert services.send_message(queued(alice).pk) == "failed"
+    assert outbox.send_message(queued(alice).pk) == "failed"
     alert = Alert.objects.get(kind="undeliverable")
     assert alert.site == alice.site and alert.participant == alice
 
@@ -89,15 +89,15 @@ def test_unreachable_provider_is_retryable(settings, alice):
     settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = ACCOUNT, TOKEN
     settings.TWILIO_MESSAGING_SERVICE_SID = "MG" + "b" * 32
     settings.TWILIO_API_BASE = "http://127.0.0.1:9"  # nothing listens on the discard port
-    assert services.send_message(queued(alice).pk) == "retry"
+    assert outbox.send_message(queued(alice).pk) == "retry"
 
 
 def test_opted_out_after_queueing_nothing_leaves(twilio, alice):
-    from diaries import services as diary_services
+    from diaries import participants
 
     message = queued(alice)
-    diary_services.record_sms_consent(participant=alice, opted_in=False, actor=alice, source="sms:STOP")
-    assert services.send_message(message.pk) == "cancelled"
+    participants.record_sms_consent(participant=alice, opted_in=False, actor=alice, source="sms:STOP")
+    assert outbox.send_message(message.pk) == "cancelled"
     assert twilio.messages == []
 
 
@@ -113,7 +113,7 @@ def test_stuck_queued_messages_are_requeued(alice, settings):
 
     message = queued(alice)
     OutboundMessage.objects.filter(pk=message.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
-    assert services.requeue_stuck_messages() == 1
+    assert outbox.requeue_stuck_messages() == 1
 
 
 def test_messages_stranded_in_sending_are_failed_not_resent_and_twilio_has_the_last_word(alice, twilio):
@@ -124,20 +124,20 @@ def test_messages_stranded_in_sending_are_failed_not_resent_and_twilio_has_the_l
     stranded, recent = queued(alice), queued(alice)
     OutboundMessage.objects.filter(pk__in=[stranded.pk, recent.pk]).update(status="sending")
     OutboundMessage.objects.filter(pk=stranded.pk).update(updated_at=timezone.now() - timedelta(minutes=20))
-    assert services.fail_stranded_messages() == 1
+    assert outbox.fail_stranded_messages() == 1
     stranded.refresh_from_db()
     recent.refresh_from_db()
     assert (stranded.status, stranded.error_code, recent.status) == ("failed", "stranded", "sending")
-    assert services.requeue_stuck_messages(older_than=timedelta(0)) == 0 and twilio.messages == []
+    assert outbox.requeue_stuck_messages(older_than=timedelta(0)) == 0 and twilio.messages == []
     # Twilio's early "queued" must not put it back in our queue (the sweeper would send it again).
-    assert not services.record_delivery_status(message_id=stranded.pk, status="queued")
+    assert not outbox.record_delivery_status(message_id=stranded.pk, status="queued")
     # It had left after all: Twilio's callback wins over our guess; an ordinary failure stays failed.
-    assert services.record_delivery_status(message_id=stranded.pk, status="delivered")
+    assert outbox.record_delivery_status(message_id=stranded.pk, status="delivered")
     stranded.refresh_from_db()
     assert stranded.status == "delivered"
     other = queued(alice)
     OutboundMessage.objects.filter(pk=other.pk).update(status="failed", error_code="30008")
-    assert not services.record_delivery_status(message_id=other.pk, status="delivered")
+    assert not outbox.record_delivery_status(message_id=other.pk, status="delivered")
 
 
 def test_send_prompt_now_moves_the_conversation_so_the_answer_is_the_diary(alice, client, settings):
@@ -151,41 +151,41 @@ def test_send_prompt_now_moves_the_conversation_so_the_answer_is_the_diary(alice
 
     settings.TWILIO_AUTH_TOKEN = TOKEN
     with time_machine.travel(datetime(2026, 3, 10, 21, 40, tzinfo=CHICAGO), tick=False):
-        message = services.send_prompt_now(participant=alice, kind="reminder")
+        message = inbound.send_prompt_now(participant=alice, kind="reminder")
         assert message is not None and message.kind == "reminder"
         signed_post(client, "/sms/twilio/inbound/", {"MessageSid": "SMr1", "From": alice.phone, "Body": "4"}, TOKEN)
         assert DiaryRecord.objects.get(participant=alice).derived == {"itch": 4}
     with time_machine.travel(datetime(2026, 3, 10, 12, 0, tzinfo=CHICAGO), tick=False):
-        assert services.send_prompt_now(participant=alice, kind="reminder") is None  # window closed
+        assert inbound.send_prompt_now(participant=alice, kind="reminder") is None  # window closed
 
 
 def test_many_queued_messages_go_to_the_workers_in_chunks(monkeypatch, django_capture_on_commit_callbacks):
     from notifications import tasks
 
     sent_chunks = []
-    monkeypatch.setattr(tasks.send_messages, "delay", lambda ids: sent_chunks.append(ids))
-    monkeypatch.setattr(tasks.send_message, "delay", lambda i: sent_chunks.append([i]))
+    monkeypatch.setattr(tasks.send_messages_task, "delay", lambda ids: sent_chunks.append(ids))
+    monkeypatch.setattr(tasks.send_message_task, "delay", lambda i: sent_chunks.append([i]))
     ids = [f"00000000-0000-0000-0000-{n:012d}" for n in range(45)]
     with django_capture_on_commit_callbacks(execute=True):
-        services.enqueue_after_commit(ids)
+        outbox.enqueue_after_commit(ids)
     assert [len(c) for c in sent_chunks] == [20, 20, 5]
     assert sum(sent_chunks, []) == ids
     with django_capture_on_commit_callbacks(execute=True):
-        services.enqueue_after_commit(ids[:1])
+        outbox.enqueue_after_commit(ids[:1])
     assert sent_chunks[-1] == ids[:1]
 
 
 def test_send_messages_task_sends_each_and_retries_alone(alice, monkeypatch, settings):
     from notifications import tasks
-    from notifications.transports import TransportError, locmem
+    from notifications.providers import TransportError, locmem
 
     settings.SMS_SEND_THREADS = 1  # fail_next fails the next send: one at a time, in order
     retried = []
-    monkeypatch.setattr(tasks.send_message, "apply_async", lambda args, countdown: retried.append(args[0]))
+    monkeypatch.setattr(tasks.send_message_task, "apply_async", lambda args, countdown: retried.append(args[0]))
     locmem.outbox.clear()
     locmem.fail_next[:] = [TransportError("busy", code="20429", retryable=True)]
     first, second = queued(alice, "one"), queued(alice, "two")
-    assert tasks.send_messages([str(first.pk), str(second.pk)]) == {"retry": 1, "sent": 1}
+    assert tasks.send_messages_task([str(first.pk), str(second.pk)]) == {"retry": 1, "sent": 1}
     assert retried == [str(first.pk)] and [m["body"] for m in locmem.outbox] == ["two"]
 
 
@@ -202,8 +202,8 @@ def test_a_chunk_is_handed_over_concurrently_and_each_message_once(twilio, study
     twilio.delay = 0.05  # Twilio takes 100-300 ms to answer
     messages = many_queued(study, 20)
     ids = [m.pk for m in messages]
-    assert set(services.send_messages(ids).values()) == {"sent"}
-    assert services.send_messages(ids) == {}  # a second run of the task claims nothing
+    assert set(outbox.send_messages(ids).values()) == {"sent"}
+    assert outbox.send_messages(ids) == {}  # a second run of the task claims nothing
     assert twilio.max_in_flight > 1
     assert sorted(m["body"] for m in twilio.messages) == sorted(m.body for m in messages)
     sid_of = {m["body"]: m["sid"] for m in twilio.messages}
@@ -218,7 +218,7 @@ def test_a_21610_inside_a_concurrent_chunk_opts_out_that_participant_only(twilio
     messages = many_queued(study, 10)
     stopped = messages[3].participant
     twilio.fail_to[stopped.phone] = (400, 21610, "Attempt to send to unsubscribed recipient")
-    results = services.send_messages([m.pk for m in messages])
+    results = outbox.send_messages([m.pk for m in messages])
     assert results.pop(messages[3].pk) == "failed" and set(results.values()) == {"sent"}
     assert len(twilio.messages) == 9 and stopped.phone not in {m["to"] for m in twilio.messages}
     assert Participant.objects.get(pk=stopped.pk).opted_out
@@ -234,7 +234,7 @@ def test_an_invalid_number_inside_a_concurrent_chunk_alerts_and_the_rest_leave(t
     messages = many_queued(study, 6)
     twilio.fail_to[messages[0].participant.phone] = (400, 21211, "The 'To' number is not a valid phone number.")
     twilio.fail_to[messages[5].participant.phone] = (400, 21614, "'To' number is not a valid mobile number")
-    results = services.send_messages([m.pk for m in messages])
+    results = outbox.send_messages([m.pk for m in messages])
     assert [results[m.pk] for m in messages] == ["failed", "sent", "sent", "sent", "sent", "failed"]
     assert Alert.objects.filter(kind="undeliverable").count() == 2
     assert not Participant.objects.filter(sms_consent="opted_out").exists()
@@ -251,13 +251,13 @@ def test_a_crash_in_one_send_fails_that_message_and_records_the_rest(twilio, stu
         return real(self, to=to, body=body, status_callback=status_callback)
 
     monkeypatch.setattr(TwilioTransport, "send", crashes_for_one)
-    results = services.send_messages([m.pk for m in messages])
+    results = outbox.send_messages([m.pk for m in messages])
     assert results.pop(messages[2].pk) == "failed" and set(results.values()) == {"sent"}
     assert len(twilio.messages) == 7
     crashed = OutboundMessage.objects.get(pk=messages[2].pk)
     assert crashed.status == "failed" and crashed.error_message.startswith("outcome unknown: RuntimeError")
     assert not OutboundMessage.objects.filter(status="sending").exists()  # nothing left in limbo
-    assert services.send_messages([messages[2].pk]) == {}  # and it is not sent twice
+    assert outbox.send_messages([messages[2].pk]) == {}  # and it is not sent twice
 
 
 @pytest.mark.postgres
@@ -278,7 +278,7 @@ def test_two_send_tasks_for_one_chunk_at_once_send_each_message_once(twilio, stu
     def task():
         try:
             barrier.wait()
-            results.append(services.send_messages(ids))
+            results.append(outbox.send_messages(ids))
         except Exception as exc:  # reported below, never swallowed
             errors.append(exc)
         finally:
@@ -300,7 +300,7 @@ def test_a_message_that_cannot_be_prepared_fails_alone_and_the_chunk_goes_on(twi
     messages = many_queued(study, 4)
     # A number encrypted with a key since rotated away, say: it no longer decrypts.
     Participant.objects.filter(pk=messages[1].participant.pk).update(phone_encrypted=b"not a token")
-    results = services.send_messages([m.pk for m in messages])
+    results = outbox.send_messages([m.pk for m in messages])
     assert [results[m.pk] for m in messages] == ["sent", "failed", "sent", "sent"]
     assert len(twilio.messages) == 3
     broken = OutboundMessage.objects.get(pk=messages[1].pk)

@@ -11,8 +11,8 @@ from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from diaries import roles, services
-from tests.conftest import CHICAGO, enroll, write_diaries
+from diaries import roles
+from tests.conftest import CHICAGO, answer, enroll, write_diaries
 
 
 @pytest.fixture(autouse=True)
@@ -74,8 +74,8 @@ def trial(study, alice):
                   first_application_at=datetime(2026, 3, 8, 9, 30, tzinfo=CHICAGO))
     for p, itch0, drop in ((alice, 8, 5), (carol, 7, 1), (dave, 6, 3)):
         write_diaries(p, itch0=itch0, drop=drop)
-    services.record_answers(participant=alice, instrument="ITCH_NRS", timepoint="H12", answers={1: 6},
-                            channel="sms", submitted_at=alice.first_application_at + timedelta(hours=12))
+    answer(participant=alice, instrument="ITCH_NRS", timepoint="H12", answers={1: 6},
+                            channel="sms", at=alice.first_application_at + timedelta(hours=12))
     return alice, carol, dave
 
 

@@ -6,9 +6,8 @@ from datetime import datetime
 import pytest
 
 from analysis.models import Export
-from diaries import services
 from diaries.models import DiaryRecord
-from tests.conftest import CHICAGO
+from tests.conftest import CHICAGO, answer
 from tests.sponsor.conftest import client_for, request_export
 
 pytestmark = pytest.mark.django_db
@@ -68,8 +67,8 @@ def test_filters_by_site_and_subject(trial, sponsor):
 
 def test_superseded_records_only_when_asked(trial, sponsor):
     alice = trial[0]
-    services.record_answers(participant=alice, instrument="ITCH_NRS", answers={1: 1}, channel="sms",
-                            submitted_at=datetime(2026, 3, 20, 20, 30, tzinfo=CHICAGO))
+    answer(participant=alice, instrument="ITCH_NRS", answers={1: 1}, channel="sms",
+                            at=datetime(2026, 3, 20, 20, 30, tzinfo=CHICAGO))
     client = client_for(sponsor)
     url = "/api/v1/diary-records/?usubjid=TRUE-AD-101-0001&date_from=2026-03-20&date_to=2026-03-20"
     current = [r for r in client.get(url).json()["results"] if r["instrument"] == "ITCH_NRS"]

@@ -7,8 +7,8 @@ import pytest
 
 from analysis.export import export_transfer
 from analysis.longterm import derive_cycles, summarize_cycles
-from diaries import services
-from tests.conftest import CHICAGO
+from diaries import participants
+from tests.conftest import CHICAGO, answer_spread, report_treatment
 
 D = pd.Timestamp
 
@@ -92,13 +92,13 @@ def test_kaplan_meier_median_time_to_first_recurrence():
 
 @pytest.mark.django_db
 def test_cycles_csv_in_the_transfer_from_the_database(study, alice, tmp_path):
-    services.change_phase(participant=alice, phase="long_term", actor="system:test")
-    services.record_visit(participant=alice, week=8, visit_date=date(2026, 5, 4), actor="system:test")
+    participants.change_phase(participant=alice, phase="long_term", actor="system:test")
+    participants.record_visit(participant=alice, week=8, visit_date=date(2026, 5, 4), actor="system:test")
     for kind, day in (("cleared", 10), ("stopped", 13), ("recurred", 30)):
-        services.record_treatment_event(participant=alice, kind=kind, channel="sms",
+        report_treatment(participant=alice, kind=kind, channel="sms",
                                         at=datetime(2026, 5, day, 20, 0, tzinfo=CHICAGO))
     # The spread answer supersedes the recurrence report: one recurrence, not two.
-    services.report_spread(participant=alice, channel="sms", new_or_extensive=False,
+    answer_spread(participant=alice, channel="sms", new_or_extensive=False,
                            at=datetime(2026, 5, 30, 20, 5, tzinfo=CHICAGO))
     manifest = export_transfer(study=study, directory=tmp_path / "t", unblinded=False, as_of=date(2026, 6, 3),
                                now=datetime(2026, 6, 4, tzinfo=UTC))

@@ -2,8 +2,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from diaries import services
-from diaries.study_config import ConfigError
+from diaries import studies
+from diaries.protocol.study_config import ConfigError
 
 
 class Command(BaseCommand):
@@ -18,7 +18,7 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"{file}: {exc.strerror}", returncode=2) from exc
         try:
-            study, changed = services.load_study(text=text, actor="system:load_study")
+            study, changed = studies.load_study(text=text, actor="system:load_study")
         except ConfigError as exc:
             raise CommandError(
                 f"{file} is not a valid study configuration:\n" + "\n".join(f"  {p}" for p in exc.problems),

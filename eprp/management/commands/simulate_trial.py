@@ -6,7 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from diaries import services
+from diaries import studies
 from diaries.demo import STUDY_FILE
 from eprp.simulation import Simulation, default_end
 
@@ -36,7 +36,7 @@ class Command(BaseCommand):
             raise CommandError("--participants and --weeks must be at least 1, --workers at least 0", returncode=2)
         if workers and settings.PRODUCTION:
             raise CommandError("--workers moves the workers' clock: never in production", returncode=2)
-        study, _ = services.load_study(text=STUDY_FILE.read_text(encoding="utf-8"), actor="system:simulation")
+        study, _ = studies.load_study(text=STUDY_FILE.read_text(encoding="utf-8"), actor="system:simulation")
         sim = Simulation(study=study, participants=participants, weeks=weeks, seed=seed, end=default_end(),
                          progress=None if quiet else self._progress, workers=workers)
         summary = sim.run()

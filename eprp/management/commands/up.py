@@ -13,6 +13,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from analysis import demo
+from diaries.models import Participant, Study
+
 
 class Command(BaseCommand):
     help = "Run eprp: web server, Celery worker and beat together (the README's run command)."
@@ -25,9 +28,6 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         if not no_demo:
             call_command("load_demo", stdout=self.stdout)
-            from analysis import demo
-            from diaries.models import Participant, Study
-
             study = Study.objects.get(code="TRUE-AD")
             # Every demo participant with a Day 1 is randomized: an unblinded export is never pooled.
             demo.randomize_demo(study)

@@ -1,0 +1,47 @@
+"""The admin site of the study team: who may enter it, and how they log in.
+
+settings.INSTALLED_APPS names `StaffAdminConfig` (diaries/staff/apps.py) instead of
+django.contrib.admin, so `admin.site` is a `StaffAdminSite` everywhere (urls.py and
+every registration).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin
+
+from diaries import roles
+from diaries.models import Alert, AlertStatus
+from diaries.staff.login import StaffLoginForm, StaffOTPLoginForm
+
+
+class StaffAdminSite(admin.AdminSite):
+    site_header = "eprp: study administration"
+    site_title = "eprp admin"
+    index_title = "Participants, diaries and alerts"
+
+    def has_permission(self, request):
+        """Active staff, never a sponsor, and with ADMIN_REQUIRE_2FA a session verified by an OTP device."""
+        user = request.user
+        if not (user.is_active and user.is_staff) or roles.is_sponsor(user):
+            return False
+        if settings.ADMIN_REQUIRE_2FA:
+            return user.is_verified()
+        return True
+
+    def index(self, request, extra_context=None):
+        """The home page starts with what a coordinator looks for: who missed diaries, open alerts, charts."""
+        sites = roles.scoped_sites(request.user).order_by("number") if request.user.has_perm(
+            "diaries.view_participant") else []
+        shortcuts = [
+            (site, Alert.objects.filter(site=site, status=AlertStatus.OPEN).count()) for site in sites
+        ]
+        return super().index(request, {**(extra_context or {}), "site_shortcuts": shortcuts})
+
+    @property
+    def login_form(self):
+        return StaffOTPLoginForm if settings.ADMIN_REQUIRE_2FA else StaffLoginForm
+
+    @property
+    def login_template(self):
+        return "otp/admin111/login.html" if settings.ADMIN_REQUIRE_2FA else None

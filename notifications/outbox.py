@@ -1,0 +1,281 @@
+"""The outbox: every text is a row first, handed to the transport by a task after commit.
+
+A message moves queued -> sending -> sent -> delivered | undelivered | failed. The claim
+(queued -> sending) commits before anything is sent, so a message is handed over at most
+once; status callbacks only move it forward; a sweeper re-enqueues rows stuck in queued
+and fails the ones a dead worker left in sending.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Case, CharField, F, Value, When
+from django.urls import reverse
+from django.utils import timezone
+
+from diaries import alerts, participants
+from diaries.models import AlertKind, Participant, Phase
+from diaries.patient.web import links
+from notifications.chatbot import texts
+from notifications.providers import BAD_NUMBER, OPTED_OUT, Outgoing, Sent, TransportError, send_all
+
+from .models import STATUS_RANK, OutboundMessage, OutboundStatus
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+# Our own code for a message whose worker died while handing it over (outcome unknown).
+STRANDED = "stranded"
+
+
+def can_text(participant: Participant) -> bool:
+    return not participant.opted_out and participant.phase not in (Phase.WITHDRAWN, Phase.COMPLETED)
+
+
+# Messages per send task when many are queued at once (a dispatch batch): one task per
+# message costs more in broker round trips than the send itself.
+SEND_CHUNK = 20
+
+
+@transaction.atomic
+def queue_message(*, participant: Participant, kind: str, body: str, enqueue: bool = True) -> OutboundMessage | None:
+    """Queue a text (sent after commit); None when the participant must not be texted.
+
+    `enqueue=False` leaves the sending to the caller (`enqueue_after_commit` with many ids).
+    """
+    participant.refresh_from_db(fields=["sms_consent", "phase"])  # callers may hold a stale copy
+    if not can_text(participant):
+        return None
+    now = timezone.now()
+    message = OutboundMessage.objects.create(
+        participant=participant, kind=kind, body=body, created_at=now, updated_at=now
+    )
+    if enqueue:
+        enqueue_after_commit([message.pk])
+    return message
+
+
+def enqueue_after_commit(message_ids: list) -> None:
+    """Hand the messages to the send tasks once the transaction commits, a chunk per task."""
+    ids = [str(i) for i in message_ids]
+    if ids:
+        transaction.on_commit(lambda: _enqueue(ids))
+
+
+def _enqueue(message_ids: list[str]) -> None:
+    try:
+        if len(message_ids) == 1:
+            send_message_task.delay(message_ids[0])
+        for i in range(0, len(message_ids) if len(message_ids) > 1 else 0, SEND_CHUNK):
+            send_messages_task.delay(message_ids[i : i + SEND_CHUNK])
+    except Exception:  # the broker is down: the rows stay queued and the sweeper re-sends them
+        log.exception("could not enqueue %d outbound message(s); the sweeper will retry", len(message_ids))
+
+
+def status_callback_url(message: OutboundMessage) -> str:
+    return settings.PUBLIC_BASE_URL + reverse("twilio-status", args=[message.pk])
+
+
+def send_message(message_id, *, transport=None) -> str:
+    """Claim a queued message and hand it to the transport; safe to run twice. Returns the new status."""
+    results = send_messages([message_id], transport=transport)
+    return next(iter(results.values()), "not-claimed")
+
+
+def send_messages(message_ids, *, transport=None) -> dict:
+    """Claim the queued ones of these messages, hand them to the transport, record the outcomes.
+
+    {message id: status}. The claim (queued -> sending) commits before anything is sent,
+    so a message is handed over at most once even if this runs twice at the same time.
+    The chunk is handed over concurrently (`providers.send_all`); the outcomes are
+    recorded here, the sent ones in one statement for the whole chunk.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = list(
+            OutboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("participant__site")
+            .filter(pk__in=list(message_ids), status=OutboundStatus.QUEUED)
+            .order_by("created_at", "pk")  # oldest first, as queued
+        )
+        OutboundMessage.objects.filter(pk__in=[m.pk for m in claimed]).update(
+            status=OutboundStatus.SENDING, attempts=F("attempts") + 1, updated_at=now
+        )
+    results: dict = {}
+    ready, outgoing = [], []
+    for message in claimed:
+        message.attempts += 1
+        if not can_text(message.participant):
+            _set_status(message, OutboundStatus.CANCELLED, error_message="opted out or withdrawn before sending")
+            results[message.pk] = OutboundStatus.CANCELLED
+            continue
+        try:
+            outgoing.append(Outgoing(message.participant.phone, message.body, status_callback_url(message)))
+        except Exception as exc:
+            # E.g. a phone number that no longer decrypts: this one fails, never handed over; the chunk goes on.
+            log.exception("message %s could not be prepared", message.pk)
+            _set_status(message, OutboundStatus.FAILED, code="error", error_message=f"not sent: {exc!r}")
+            results[message.pk] = OutboundStatus.FAILED
+            continue
+        ready.append(message)
+    outcomes = send_all(outgoing, transport=transport)
+    sids: dict = {}
+    for message, outcome in zip(ready, outcomes, strict=True):
+        if isinstance(outcome, Sent):
+            sids[message.pk] = outcome.provider_sid
+            results[message.pk] = OutboundStatus.SENT
+        elif isinstance(outcome, TransportError):
+            results[message.pk] = _send_failed(message, outcome)
+        else:
+            # Not a provider answer but a bug or a broken connection mid-call: it may have left, so
+            # it is not sent again (at most once); failed, with the reason for the site to see.
+            _set_status(message, OutboundStatus.FAILED, code="error",
+                        error_message=f"outcome unknown: {type(outcome).__name__}: {outcome}")
+            results[message.pk] = OutboundStatus.FAILED
+    if sids:
+        _record_sent(sids)
+    return results
+
+
+def _record_sent(sids: dict) -> None:
+    """Sent, with the provider's SID, in one statement; a status callback may have overtaken us."""
+    at = timezone.now()
+    if connection.vendor == "postgresql":
+        # Arrays instead of a CASE per message: Django takes about a millisecond to build a CASE of 20.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {OutboundMessage._meta.db_table} AS m SET provider_sid = t.sid,"
+                " status = CASE WHEN m.status = %s THEN %s ELSE m.status END,"
+                " sent_at = CASE WHEN m.status = %s THEN %s ELSE m.sent_at END,"
+                " updated_at = CASE WHEN m.status = %s THEN %s ELSE m.updated_at END"
+                " FROM unnest(%s::uuid[], %s::varchar[]) AS t(id, sid)"
+                " WHERE m.id = t.id AND (m.status = %s OR m.provider_sid = '')",
+                [OutboundStatus.SENDING, OutboundStatus.SENT, OutboundStatus.SENDING, at, OutboundStatus.SENDING, at,
+                 list(sids), list(sids.values()), OutboundStatus.SENDING],
+            )
+        return
+    sid_of = Case(*(When(pk=pk, then=Value(sid)) for pk, sid in sids.items()), output_field=CharField())
+    # Only move from "sending", but keep the SID either way.
+    OutboundMessage.objects.filter(pk__in=list(sids), status=OutboundStatus.SENDING).update(
+        status=OutboundStatus.SENT, provider_sid=sid_of, sent_at=at, updated_at=at
+    )
+    OutboundMessage.objects.filter(pk__in=list(sids), provider_sid="").update(provider_sid=sid_of)
+
+
+def _set_status(message: OutboundMessage, status: str, *, code: str = "", error_message: str = "") -> None:
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        status=status, error_code=code[:20], error_message=error_message[:300], updated_at=timezone.now()
+    )
+
+
+def _send_failed(message: OutboundMessage, exc) -> str:
+    if exc.problem is not None:
+        _set_status(message, OutboundStatus.FAILED, code=exc.code,
+                    error_message="recipient opted out" if exc.problem == OPTED_OUT else str(exc))
+        _act_on(exc.problem, message.participant, exc.code)
+        return OutboundStatus.FAILED
+    if exc.retryable and message.attempts < MAX_ATTEMPTS:
+        # Back to queued: the retry claims it again like any other queued message.
+        _set_status(message, OutboundStatus.QUEUED, code=exc.code, error_message=str(exc))
+        return "retry"
+    _set_status(message, OutboundStatus.FAILED, code=exc.code, error_message=str(exc))
+    return OutboundStatus.FAILED
+
+
+def _act_on(problem: str, participant: Participant, code: str) -> None:
+    """What a failed message tells about the participant: opted out with the carrier, or a bad number."""
+    provider = settings.SMS_BACKEND
+    if problem == OPTED_OUT:
+        participants.record_sms_consent(participant=participant, opted_in=False, actor=f"system:{provider}",
+                                        source=f"{provider}:{code}")
+    elif problem == BAD_NUMBER:
+        alerts.raise_alert(participant=participant, kind=AlertKind.UNDELIVERABLE,
+                           key=f"number:{code}:{participant.phone_hash[:16]}",
+                           detail=f"SMS provider error {code}: check the number.")
+
+
+def record_delivery_status(*, message_id, status: str, error_code: str = "", problem: str | None = None) -> bool:
+    """A status callback: moves the message forward only (callbacks arrive out of order).
+
+    One exception: a message failed as stranded (its worker died mid-call) takes what
+    the provider reports from "sent" on, since the provider knows whether it left.
+    `problem`: what the provider's error code means (providers.OPTED_OUT, BAD_NUMBER).
+    """
+    message = OutboundMessage.objects.select_related("participant").filter(pk=message_id).first()
+    if message is None or status not in STATUS_RANK:
+        return False
+    # Only Twilio's word that it took the message (sent or later): a "queued" or "sending"
+    # callback must not put it back in our queue, or the sweeper would send it again.
+    stranded = (message.status == OutboundStatus.FAILED and message.error_code == STRANDED
+                and STATUS_RANK[status] >= STATUS_RANK[OutboundStatus.SENT])
+    if STATUS_RANK[status] <= STATUS_RANK[message.status] and status != message.status and not stranded:
+        return False
+    updated = OutboundMessage.objects.filter(pk=message.pk, status=message.status).update(
+        status=status, error_code=(error_code or message.error_code)[:20], updated_at=timezone.now()
+    )
+    if updated and problem is not None:
+        _act_on(problem, message.participant, error_code)
+    return bool(updated)
+
+
+def fail_stranded_messages(*, older_than: timedelta = timedelta(minutes=15)) -> int:
+    """Messages left in "sending" by a worker that died mid-call: failed, never sent again.
+
+    The call may have reached Twilio, so a resend could text the patient twice (the outbox
+    sends at most once); failing them makes the gap visible in the message history, and
+    a later status callback from Twilio still records what really happened.
+    """
+    now = timezone.now()
+    count = OutboundMessage.objects.filter(status=OutboundStatus.SENDING, updated_at__lt=now - older_than).update(
+        status=OutboundStatus.FAILED, error_code=STRANDED, updated_at=now,
+        error_message="outcome unknown: the sending worker stopped during the call",
+    )
+    if count:
+        log.warning("%d outbound message(s) stranded in sending were failed", count)
+    return count
+
+
+def requeue_stuck_messages(*, older_than: timedelta = timedelta(minutes=2)) -> int:
+    """Re-enqueue messages left in queued (the broker was down, or a retry was lost)."""
+    cutoff = timezone.now() - older_than
+    ids = list(
+        OutboundMessage.objects.filter(status=OutboundStatus.QUEUED, updated_at__lt=cutoff).values_list("pk", flat=True)
+    )
+    _enqueue([str(i) for i in ids])
+    return len(ids)
+
+
+def send_diary_link(*, participant: Participant) -> OutboundMessage | None:
+
+    link = links.make_link(participant)
+    return queue_message(participant=participant, kind="link",
+                         body=texts.render(participant.language, "link", link=link))
+
+
+# The tasks: thin, take ids, safe to run twice. Their names stay those of the module they
+# were first declared in, so messages already queued in the broker still find them.
+
+
+@shared_task(name="notifications.tasks.send_message", bind=True, max_retries=MAX_ATTEMPTS, acks_late=True)
+def send_message_task(self, message_id: str) -> str:
+    status = send_message(message_id)
+    if status == "retry":
+        # Transient provider error: back off 30 s, 60 s, 120 s, ... (seconds, not days: no long ETAs on Redis).
+        raise self.retry(countdown=30 * 2**self.request.retries)
+    return status
+
+
+@shared_task(name="notifications.tasks.send_messages", acks_late=True)
+def send_messages_task(message_ids: list[str]) -> dict:
+    """A chunk of a dispatch batch; a message that needs another try gets its own retrying task."""
+    results: dict[str, int] = {}
+    for message_id, status in send_messages(message_ids).items():
+        if status == "retry":
+            send_message_task.apply_async((str(message_id),), countdown=30)
+        results[status] = results.get(status, 0) + 1
+    return results

@@ -1,0 +1,76 @@
+"""Twilio's webhooks: signed, form-encoded, answered with TwiML in the same request."""
+
+import logging
+
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from notifications.inbound import Inbound, receive_sms
+from notifications.outbox import record_delivery_status
+from notifications.providers.twilio import errors
+
+log = logging.getLogger(__name__)
+
+
+def signature_is_valid(request) -> bool:
+    """Twilio signs the URL it called (behind a proxy: our public base URL) and every POST parameter."""
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature or not settings.TWILIO_AUTH_TOKEN:
+        return False
+    url = settings.PUBLIC_BASE_URL + request.get_full_path()
+    # request.POST, not .dict(): repeated keys are part of the signature.
+    return RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, request.POST, signature)
+
+
+def sign(url: str, params: dict, auth_token: str) -> str:
+    """The X-Twilio-Signature Twilio would send for these form parameters (the simulator's texts)."""
+    return RequestValidator(auth_token).compute_signature(url, params)
+
+
+def _inbound(params) -> Inbound:
+    """Twilio's form fields of an incoming message."""
+    try:
+        num_media = int(params.get("NumMedia") or 0)
+    except ValueError:
+        num_media = 0
+    return Inbound.received(message_sid=params.get("MessageSid", ""), sender=params.get("From", ""),
+                            body=params.get("Body") or "", num_media=num_media)
+
+
+def _refuse(request):
+    # Never log the body: it is patient data.
+    log.warning("refused unsigned or badly signed Twilio request to %s", request.path)
+    return HttpResponseForbidden("invalid signature")
+
+
+@csrf_exempt
+@require_POST
+def inbound(request):
+    if not signature_is_valid(request):
+        return _refuse(request)
+    inbound = _inbound(request.POST)
+    if not inbound.message_sid or not inbound.sender:
+        return HttpResponseBadRequest("MessageSid and From are required")
+    reply = receive_sms(inbound=inbound)
+    twiml = MessagingResponse()
+    if reply:
+        twiml.message(reply)
+    return HttpResponse(str(twiml), content_type="text/xml")
+
+
+@csrf_exempt
+@require_POST
+def status(request, message_id):
+    if not signature_is_valid(request):
+        return _refuse(request)
+    record_delivery_status(
+        message_id=message_id,
+        status=request.POST.get("MessageStatus", ""),
+        error_code=request.POST.get("ErrorCode", ""),
+        problem=errors.problem_of(request.POST.get("ErrorCode", "")),
+    )
+    return HttpResponse(status=204)

@@ -1,0 +1,272 @@
+"""The tick: claim due prompts in batches and turn each into an outbound message.
+
+One beat task a minute runs `dispatch_due_prompts`. Each batch is one transaction:
+
+1. `SELECT ... FOR UPDATE SKIP LOCKED` the oldest due pending prompts: a second tick
+   running at the same time takes the next rows instead of waiting for these;
+2. lock the participants' conversations (in participant order, so two ticks never
+   deadlock), read consent and phase again under those locks, build every chatbot
+   context of the batch in a few queries (`context.build_contexts`), ask the chatbot for each
+   prompt's text with the stored state;
+3. insert the outbound messages in one statement, mark every prompt sent (with its
+   message), skipped (with the reason) or deferred (out of quiet hours) in one
+   conditional UPDATE (`WHERE status = 'pending'`), store the new conversation states.
+
+A crash anywhere before the commit rolls back the claims, the outbound rows and the
+conversation states together, and the send tasks are only enqueued after commit: no
+prompt is lost and none is sent twice. Holding the conversation locks also means an
+inbound text from the same patient waits for the prompt it may be answering.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time as clock
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Case, Value, When
+from django.utils import timezone
+
+from diaries.models import Participant, Phase, Study
+from notifications import chatbot
+from notifications.context import build_contexts
+from notifications.models import Conversation, OutboundMessage, PromptKind, PromptStatus, ScheduledPrompt
+from notifications.outbox import enqueue_after_commit
+from notifications.scheduling import planner
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 100
+# A tick a minute: stop taking new batches after this many seconds and let the next tick go on.
+TIME_BUDGET = 50.0
+DIARY_KINDS = frozenset({PromptKind.DIARY, PromptKind.REMINDER})
+ENDED = frozenset({Phase.WITHDRAWN, Phase.COMPLETED})
+
+
+@dataclass
+class DispatchStats:
+    claimed: int = 0
+    sent: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    batches: int = 0
+
+    def __iadd__(self, other: DispatchStats) -> DispatchStats:
+        for name in ("claimed", "sent", "skipped", "deferred", "batches"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+
+class LostClaim(Exception):
+    """A claimed prompt was no longer pending at the update: the whole batch is rolled back."""
+
+
+def dispatch_due_prompts(
+    *, now: datetime | None = None, batch_size: int = BATCH_SIZE, time_budget: float | None = TIME_BUDGET
+) -> DispatchStats:
+    """Send every prompt due by now (or until the time budget runs out); safe to run concurrently."""
+    started = clock.monotonic()
+    stats = DispatchStats()
+    while True:
+        try:
+            batch = dispatch_batch(now=now or timezone.now(), batch_size=batch_size)
+        except LostClaim:
+            # Only without row locks (SQLite): another tick won a row; it rolled back, the next tick retries.
+            log.warning("a prompt was claimed by another tick; batch rolled back")
+            return stats
+        stats += batch
+        if batch.claimed < batch_size or (time_budget is not None and clock.monotonic() - started > time_budget):
+            return stats
+
+
+@transaction.atomic
+def dispatch_batch(*, now: datetime, batch_size: int = BATCH_SIZE) -> DispatchStats:
+    """Claim and process one batch of due prompts in one transaction."""
+    prompts = list(
+        ScheduledPrompt.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("participant__site")
+        .filter(status=PromptStatus.PENDING, due_at__lte=now)
+        .order_by("due_at", "pk")[:batch_size]
+    )
+    stats = DispatchStats(claimed=len(prompts), batches=1 if prompts else 0)
+    if not prompts:
+        return stats
+    participants = {p.participant_id: p.participant for p in prompts}
+    conversations = _lock_conversations(set(participants))
+    _refresh(participants, now)
+    outcomes: dict[int, tuple[str, object]] = {}
+    ready: list[ScheduledPrompt] = []
+    for prompt in prompts:
+        outcome = _guarded(prompt, lambda prompt=prompt: _before_context(prompt, now))
+        if outcome is None:
+            ready.append(prompt)
+        else:
+            outcomes[prompt.pk] = outcome
+    contexts = build_contexts([participants[p.participant_id] for p in ready], now)
+    messages: list[OutboundMessage] = []
+    for prompt in ready:
+        conversation = conversations[prompt.participant_id]
+        outcome = _guarded(prompt, lambda p=prompt, c=conversation: _start(p, contexts, c, now))
+        outcomes[prompt.pk] = outcome
+        if outcome[0] == "sent":
+            messages.append(outcome[1])
+    OutboundMessage.objects.bulk_create(messages)
+    done = _mark(prompts, outcomes, now)
+    if done != len(prompts):
+        raise LostClaim(f"{len(prompts) - done} of {len(prompts)} prompts were no longer pending")
+    _save_states([conversations[pid] for pid in {m.participant_id for m in messages}])
+    enqueue_after_commit([m.pk for m in messages])
+    for outcome, _ in outcomes.values():
+        setattr(stats, outcome, getattr(stats, outcome) + 1)
+    return stats
+
+
+def _guarded(prompt: ScheduledPrompt, step) -> tuple[str, object] | None:
+    try:
+        return step()
+    except DatabaseError:
+        raise  # the transaction is unusable: roll the batch back, the next tick retries
+    except Exception as exc:
+        # A bug for this one prompt must not hold up everyone else's: record it, go on.
+        log.exception("prompt %s (%s) failed", prompt.pk, prompt.kind)
+        return "skipped", f"error: {type(exc).__name__}"
+
+
+def _lock_conversations(participant_ids: set) -> dict[object, Conversation]:
+    """Row-lock each participant's conversation (creating missing ones), in participant order."""
+    ids = sorted(participant_ids, key=str)
+    query = Conversation.objects.select_for_update().filter(participant_id__in=ids).order_by("participant_id")
+    found = {c.participant_id: c for c in query}
+    missing = [pid for pid in ids if pid not in found]
+    if missing:
+        Conversation.objects.bulk_create([Conversation(participant_id=pid) for pid in missing],
+                                         ignore_conflicts=True)
+        found.update({c.participant_id: c for c in query.filter(participant_id__in=missing)})
+    return found
+
+
+def _refresh(participants: dict, now: datetime) -> None:
+    """Consent and phase read again once the conversations are locked, and each study's rules attached.
+
+    The prompts' query may have read a participant just before a STOP committed; the
+    STOP held the conversation lock we now hold, so this read sees it.
+    """
+    fresh = Participant.objects.filter(pk__in=list(participants)).values_list("pk", "sms_consent", "phase")
+    for pk, consent, phase in fresh:
+        participants[pk].sms_consent, participants[pk].phase = consent, phase
+    studies = {s.pk: s for s in Study.objects.filter(pk__in={p.study_id for p in participants.values()})}
+    for p in participants.values():
+        p.study = studies[p.study_id]
+
+
+def _before_context(prompt: ScheduledPrompt, now: datetime) -> tuple[str, object] | None:
+    """("skipped", reason) | ("deferred", new due time), or None when the prompt goes on to the chatbot."""
+    p = prompt.participant
+    kind = prompt.kind
+    rules = p.study.rules
+    if p.opted_out:
+        return "skipped", "opted out"
+    if p.phase in ENDED:
+        return "skipped", f"participant {p.phase}"
+    facts = planner.Facts(p.pk, p.zone, p.phase, p.runin_start, p.first_application_at, p.discontinued_on)
+    expires = planner.expires_at(kind, prompt.diary_date, facts, rules)
+    if expires is not None and now >= expires:
+        return "skipped", f"expired (due {prompt.due_at:%Y-%m-%d %H:%M} UTC)"
+    if kind not in planner.PROTOCOL_TIMED:
+        later = planner.out_of_quiet_hours(now, p.zone, rules)
+        if later != now:
+            return "deferred", later
+    if kind in DIARY_KINDS and p.phase not in planner.DIARY_PHASES:
+        return "skipped", f"no daily diary in phase {p.phase}"
+    return None
+
+
+def _start(prompt: ScheduledPrompt, contexts: dict, conversation: Conversation, now: datetime) -> tuple[str, object]:
+    """("sent", an unsaved message) | ("skipped", reason); moves the conversation on when sent."""
+    kind = prompt.kind
+    ctx = contexts[prompt.participant_id]
+    if isinstance(ctx, Exception):
+        raise ctx
+    if kind == PromptKind.VISIT_REMINDER:
+        ctx = replace(ctx, visit_date=prompt.diary_date)
+    if kind in DIARY_KINDS and ctx.diary_date != prompt.diary_date:
+        return "skipped", f"diary window of {prompt.diary_date} not open"
+    result = chatbot.start(kind, ctx, state=conversation.state)
+    if not result.reply:
+        return "skipped", _why_nothing(kind, ctx)
+    # The opted-out and withdrawn were skipped above, with consent and phase read under the lock.
+    conversation.state = result.state
+    message = OutboundMessage(participant=prompt.participant, kind=kind, body=result.reply, created_at=now,
+                              updated_at=now)
+    return "sent", message
+
+
+def _mark(prompts: list[ScheduledPrompt], outcomes: dict, now: datetime) -> int:
+    """Record every outcome in one UPDATE, only where the prompt is still pending; the rows updated.
+
+    Sent: status and message; skipped: status and reason; deferred: still pending, a new
+    due time and the reason. On PostgreSQL the values travel as arrays (unnest): a CASE
+    per field costs Django about a millisecond a prompt to build.
+    """
+    rows = []
+    for prompt in prompts:
+        outcome, value = outcomes[prompt.pk]
+        if outcome == "sent":
+            rows.append((prompt.pk, PromptStatus.SENT, "", value.pk, prompt.due_at))
+        elif outcome == "skipped":
+            rows.append((prompt.pk, PromptStatus.SKIPPED, value[:100], None, prompt.due_at))
+        else:
+            rows.append((prompt.pk, PromptStatus.PENDING, "deferred: quiet hours", None, value))
+    if connection.vendor == "postgresql":
+        table = ScheduledPrompt._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS p SET status = t.status, reason = t.reason, outbound_id = t.outbound,"
+                " due_at = t.due, updated_at = %s"
+                " FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::uuid[], %s::timestamptz[])"
+                " AS t(id, status, reason, outbound, due)"
+                " WHERE p.id = t.id AND p.status = %s",
+                [now, *(list(col) for col in zip(*rows, strict=True)), PromptStatus.PENDING],
+            )
+            return cursor.rowcount
+    field = ScheduledPrompt._meta.get_field
+
+    def case(i: int, name: str) -> Case:
+        return Case(*(When(pk=row[0], then=Value(row[i])) for row in rows), output_field=field(name))
+
+    return ScheduledPrompt.objects.filter(pk__in=[row[0] for row in rows], status=PromptStatus.PENDING).update(
+        status=case(1, "status"), reason=case(2, "reason"), outbound_id=case(3, "outbound"), due_at=case(4, "due_at"),
+        updated_at=now,
+    )
+
+
+def _save_states(changed: list[Conversation]) -> None:
+    """The conversations the prompts moved on, in one UPDATE (unnest on PostgreSQL, as in _mark)."""
+    if not changed:
+        return
+    at = timezone.now()
+    if connection.vendor != "postgresql":
+        for conversation in changed:
+            conversation.updated_at = at
+        Conversation.objects.bulk_update(changed, ["state", "updated_at"])
+        return
+    encoder = Conversation._meta.get_field("state").encoder
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Conversation._meta.db_table} AS c SET state = t.state::jsonb, updated_at = %s"
+            " FROM unnest(%s::bigint[], %s::text[]) AS t(id, state) WHERE c.id = t.id",
+            [at, [c.pk for c in changed], [json.dumps(c.state, cls=encoder) for c in changed]],
+        )
+
+
+def _why_nothing(kind: str, ctx: chatbot.Context) -> str:
+    if kind in DIARY_KINDS:
+        return "diary already complete"
+    if kind == PromptKind.H12:
+        return "H12 already answered" if ctx.h12_done else "H12 window not open"
+    if kind in (PromptKind.LESION_CHECKIN, PromptKind.STOP_TREATMENT) and ctx.phase != Phase.LONG_TERM:
+        return "not in the long-term phase"
+    return "nothing to send"
