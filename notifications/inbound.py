@@ -172,10 +172,19 @@ def apply_effects(participant: Participant, result: chatbot.Result, now: datetim
                 outcome = "link"
             elif isinstance(effect, chatbot.UnknownInput):
                 outcome = effect.text_kind
+            elif isinstance(effect, chatbot.Outcome):
+                outcome = effect.kind
         except ServiceError as exc:
             log.warning("sms effect %s refused for %s: %s", type(effect).__name__, participant.usubjid, exc)
             return texts.render(participant.language, "not_understood"), "refused", False
-    return reply, outcome, True
+    return reply, _said(outcome, reply), True
+
+
+def _said(outcome: str, reply: str) -> str:
+    """An inbound row never says "replied" when nothing was sent: "no_reply" then, with the why when known."""
+    if reply or outcome.startswith("no_reply"):
+        return outcome
+    return "no_reply" if outcome == "replied" else f"no_reply:{outcome}"[:40]
 
 
 def _refused_reply(participant: Participant, refused: Refused, now: datetime) -> str:

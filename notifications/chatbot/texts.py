@@ -37,12 +37,16 @@ CATALOG: dict[str, dict[str, str]] = {
         "link_follows": "Your diary link will follow in a moment.",
         "ended": "Thank you for taking part. Study texts have ended. Questions? Call {site} at {phone}.",
         "not_understood": "Sorry, I did not understand. Reply HELP for help.",
+        "idle_limit": (
+            "Sorry, I did not understand. For help call {site} at {phone}. "
+            "I will not reply to more texts like this until your next diary."
+        ),
         "media": "Sorry, I can only read text. Please reply with a text message.",
         "outside_window": "The diary is closed now. Your next diary opens {when}.",
         "no_diary": "There is no daily diary now. Reply FLARE if patches come back or CLEAR when your skin is clear.",
         "diary_prompt": "{program}, diary for {date}: {question}",
         "reminder": "Reminder, diary for {date} (open until {closes}): {question}",
-        "unfinished": "Your diary for {date} is not finished.",
+        "unfinished": "Diary for {date}: {left} of {n} sleep questions left.",
         "itch_reask": "Please reply with one number from {lo} ({low}) to {hi} ({high}).",
         "itch_out_of_range": (
             "That is not on the scale. Please reply with one number from {lo} ({low}) to {hi} ({high})."
@@ -54,9 +58,16 @@ CATALOG: dict[str, dict[str, str]] = {
         "promis_all_out_of_range": "Each of the {n} answers must be a number from 1 to {max}. Please try again.",
         "thanks": "Thank you! Saved for {date}: itch {itch}; sleep {sleep}. To fix it, reply CHANGE by {closes}.",
         "itch_changed": "Changed: itch is now {itch} for {date}. Thank you!",
-        "already_saved": "Your itch score for {date} is already saved ({itch}). To change your answers, reply CHANGE.",
+        "confirm_itch": "You already sent itch {old} for {date}. Change it to {new}? Reply YES or NO.",
+        "confirm_sleep": "You already sent sleep {old} for {date}. Change it to {new}? Reply YES or NO.",
+        "kept": "OK, nothing changed for {date}.",
+        "sleep_changed": "Changed: sleep is now {sleep} for {date}. Thank you!",
+        "repeat": "You already sent that for {date}: nothing changed. To change your answers, reply CHANGE.",
+        "complete": "Your diary for {date} is complete. To change your answers, reply CHANGE.",
         "redo": "OK, starting again for {date}.",
-        "gave_up_diary": "Sorry, I could not read your answer. Reply CHANGE to start again, or call {site} at {phone}.",
+        "gave_up_diary": (
+            "Sorry, I could not read your answer. Reply with a number when ready, or call {site} at {phone}."
+        ),
         "gave_up": "Sorry, I could not read your answer. For help call {site} at {phone}.",
         "h12_prompt": "{program}, one extra question today: {question}",
         "h12_thanks": "Thank you! Your 12-hour itch score {itch} is saved.",
@@ -96,6 +107,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "link_follows": "Su enlace al diario llegará en un momento.",
         "ended": "Gracias por participar. Los mensajes del estudio han terminado. ¿Preguntas? Llame a {site}: {phone}.",
         "not_understood": "Lo siento, no le entendí. Responda AYUDA para recibir ayuda.",
+        "idle_limit": (
+            "Lo siento, no le entendí. Para ayuda llame a {site}: {phone}. "
+            "No responderé a más mensajes así hasta su próximo diario."
+        ),
         "media": "Lo siento, solo puedo leer texto. Responda con un mensaje de texto.",
         "outside_window": "El diario está cerrado ahora. Su próximo diario se abre {when}.",
         "no_diary": (
@@ -103,7 +118,7 @@ CATALOG: dict[str, dict[str, str]] = {
         ),
         "diary_prompt": "{program}, diario del {date}: {question}",
         "reminder": "Recordatorio, diario del {date} (abierto hasta las {closes}): {question}",
-        "unfinished": "Su diario del {date} no está terminado.",
+        "unfinished": "Diario del {date}: faltan {left} de {n} preguntas sobre el sueño.",
         "itch_reask": "Responda con un número del {lo} ({low}) al {hi} ({high}).",
         "itch_out_of_range": (
             "Ese número no está en la escala. Responda con un número del {lo} ({low}) al {hi} ({high})."
@@ -122,12 +137,15 @@ CATALOG: dict[str, dict[str, str]] = {
             "Para corregir, responda CAMBIAR antes de las {closes}."
         ),
         "itch_changed": "Cambiado: su picazón del {date} es ahora {itch}. ¡Gracias!",
-        "already_saved": (
-            "Su picazón del {date} ya está guardada ({itch}). Para cambiar sus respuestas, responda CAMBIAR."
-        ),
+        "confirm_itch": "Ya envió picazón {old} para el {date}. ¿Cambiarla a {new}? Responda SÍ o NO.",
+        "confirm_sleep": "Ya envió sueño {old} para el {date}. ¿Cambiarlo a {new}? Responda SÍ o NO.",
+        "kept": "De acuerdo, nada cambió para el {date}.",
+        "sleep_changed": "Cambiado: su sueño del {date} es ahora {sleep}. ¡Gracias!",
+        "repeat": "Ya envió eso para el {date}: nada cambió. Para cambiar sus respuestas, responda CAMBIAR.",
+        "complete": "Su diario del {date} está completo. Para cambiar sus respuestas, responda CAMBIAR.",
         "redo": "De acuerdo, empezamos de nuevo el diario del {date}.",
         "gave_up_diary": (
-            "Lo siento, no pude leer su respuesta. Responda CAMBIAR para empezar de nuevo o llame a {site}: {phone}."
+            "Lo siento, no pude leer su respuesta. Responda con un número cuando pueda o llame a {site}: {phone}."
         ),
         "gave_up": "Lo siento, no pude leer su respuesta. Para ayuda llame a {site}: {phone}.",
         "h12_prompt": "{program}, una pregunta más hoy: {question}",

@@ -23,6 +23,7 @@ from notifications.chatbot import (
     Context,
     OptIn,
     OptOut,
+    Outcome,
     RecordAnswers,
     ReportClearance,
     ReportRecurrence,
@@ -124,7 +125,7 @@ class Move:
 
 
 def data_effects(result: Result) -> list:
-    return [e for e in result.effects if not isinstance(e, UnknownInput | AnswerRefused)]
+    return [e for e in result.effects if not isinstance(e, UnknownInput | AnswerRefused | Outcome)]
 
 
 def run(world: World, steps) -> World:
@@ -241,15 +242,6 @@ UNPROMPTED_START = [
     ("3 2 4 1 5 3 2 2", "Thank you", [promis(3, 2, 4, 1, 5, 3, 2, 2)]),
 ]
 
-NUMBER_AFTER_THANKS_CORRECTS_ITCH = [
-    ("8", "1/8", [itch(8)]),
-    ("3 2 4 1 5 3 2 2", "itch 8", [promis(3, 2, 4, 1, 5, 3, 2, 2)]),
-    ("6", ("Changed", "itch is now 6", "Tue 4 Mar"), [itch(6)]),
-    ("5", ("Changed", "now 5"), [itch(5)]),  # still right after a thank-you
-    ("12", "0 (No itch) to 10 (Worst itch imaginable)", []),  # never stored
-    ("4", "now 4", [itch(4)]),
-]
-
 CHANGE_RESTARTS = [
     ("8", "1/8", [itch(8)]),
     ("3 2 4 1 5 3 2 2", "Thank you", [promis(3, 2, 4, 1, 5, 3, 2, 2)]),
@@ -301,8 +293,8 @@ GARBAGE_THEN_HELP = [
     (Prompt("diary"), "Tue 4 Mar", []),
     ("blah", "0 (No itch) to 10 (Worst itch imaginable)", []),
     ("7 or 8", "from 0 (No itch) to 10", []),
-    ("5-6", ("could not read", "CHANGE", "Lakeside Dermatology Research", "+13125550101"), []),
-    ("6", "Itch 6 saved", [itch(6)]),  # the conversation ended; a fresh number starts it again
+    ("5-6", ("could not read", "Reply with a number", "Lakeside Dermatology Research", "+13125550101"), []),
+    ("6", "Itch 6 saved", [itch(6)]),  # the conversation paused; a fresh number goes on
 ]
 
 OUT_OF_RANGE_ITCH = [
@@ -461,9 +453,8 @@ REMINDER_RESUMES = [
     ("1", "2/8", [promis(1)]),
     ("4 5", "Please reply with one number", []),
     ("?", "Please reply with one number", []),
-    ("!!", "CHANGE to start again", []),
-    ("2", ("already saved", "CHANGE"), []),  # no question pending: not stored anywhere
-    (Prompt("reminder"), ("not finished", "2/8"), []),
+    ("!!", "Reply with a number when ready", []),
+    (Prompt("reminder"), ("Diary for Tue 4 Mar: 7 of 8 sleep questions left.", "2/8"), []),
     ("2", "3/8", [promis(1, 2)]),
 ]
 
@@ -490,7 +481,7 @@ COMPLETED_SPANISH = [
 AUTO_RESPONDER_IS_NOT_ANSWERED_FOREVER = [
     ("I'm driving, I'll get back to you", "did not understand", []),
     ("I'm driving, I'll get back to you", "did not understand", []),
-    ("I'm driving, I'll get back to you", "did not understand", []),
+    ("I'm driving, I'll get back to you", ("did not understand", "For help call", "until your next diary"), []),
     ("I'm driving, I'll get back to you", "", []),
     ("I'm driving, I'll get back to you", "", []),
     ("HELP", "Msg & data rates may apply", []),
@@ -505,7 +496,6 @@ TRANSCRIPTS = {
     "all_at_once_out_of_range": ("en", ALL_AT_ONCE_OUT_OF_RANGE),
     "partial_then_silence": ("en", PARTIAL_THEN_SILENCE),
     "unprompted_start": ("en", UNPROMPTED_START),
-    "number_after_thanks_corrects_itch": ("en", NUMBER_AFTER_THANKS_CORRECTS_ITCH),
     "change_restarts": ("en", CHANGE_RESTARTS),
     "undo_in_spanish": ("es", UNDO_IN_SPANISH),
     "undo_midway": ("en", UNDO_MIDWAY),
@@ -613,7 +603,7 @@ def test_every_opt_out_keyword_opts_out_with_one_confirmation(language, text):
     assert ("no more messages" if language == "en" else "no recibirá más mensajes") in first.reply
     assert world.state["q"] is None
     second = world.send(text)
-    assert (second.reply, second.effects) == ("", [])
+    assert (second.reply, second.effects) == ("", [Outcome("no_reply:opted_out")])
 
 
 @pytest.mark.parametrize("text", NOT_REVOCATIONS)
@@ -636,7 +626,7 @@ def test_every_opt_in_keyword_opts_back_in(language, text):
 def test_help_gives_program_site_frequency_rates_and_stop(language, opted_out, text):
     ctx = make_ctx(language, opted_out=opted_out)
     result = handle({}, text, ctx)
-    assert result.effects == []
+    assert result.effects == [Outcome("keyword")]
     for piece in ("Skin Diary", ctx.site_name, ctx.site_phone, ctx.site_hours, "1-2", "STOP"):
         assert piece in result.reply
     assert ("Msg & data rates may apply" if language == "en" else "Pueden aplicarse tarifas") in result.reply
@@ -786,7 +776,8 @@ SAMPLES = {
     "hours": " (Mon-Fri 8am-5pm)", "link": "https://eprp.test/d/x", "when": "today at 5:00 PM", "date": "Tue 4 Mar",
     "until": "Fri 7 Mar", "closes": "3:00 AM", "itch": 7, "sleep": "3 2 4 1 5 3 2 2", "n": 8, "k": 1, "max": 5,
     "lo": 0, "hi": 10, "low": "No itch", "high": "Worst itch imaginable", "question": "Q?", "text": "Q?",
-    "options": "1 Never, 2 Rarely, 3 Sometimes, 4 Often, 5 Always", "code": "123456",
+    "options": "1 Never, 2 Rarely, 3 Sometimes, 4 Often, 5 Always", "code": "123456", "left": 7,
+    "old": 6, "new": 4,
 }  # fmt: skip
 # Texts that embed a question from the study configuration may take two segments.
 LONG_BY_DESIGN = {"diary_prompt", "reminder", "h12_prompt", "promis_question", "promis_reask", "itch_saved"}
