@@ -187,6 +187,18 @@ class _Bot:
     def options_text(self, item: Item) -> str:
         return ", ".join(f"{n} {item.label_of(n, self.lang)}" for n in item.choices)
 
+    def program(self) -> str:
+        return texts.program_name(self.rules.program_name, self.lang)
+
+    def with_question(self, lead: str, question: str) -> str:
+        """`lead` and the question in one text when that costs no extra segment; else the question alone.
+
+        A study's validated question is sent whole; what the bot says around it is dropped
+        rather than push a reply into another segment (texts.budget).
+        """
+        joined = f"{lead} {question}" if lead else question
+        return joined if texts.segments(joined) <= texts.budget(self.lang, question) else question
+
     def promis_question(self, number: int) -> str:
         item = self.promis.item(number)
         text = item.question(self.lang)
@@ -245,11 +257,11 @@ class _Bot:
             if c.opted_out:
                 return self.silent("opted_out")  # the one confirmation was sent when they opted out
             self.effects.append(OptOut())
-            return self.t("opt_out", program=self.rules.program_name)
+            return self.t("opt_out", program=self.program())
         if c.opted_out:
             if kw in ("START", "YES"):
                 self.effects.append(OptIn())
-                return self.t("opt_in", program=self.rules.program_name)
+                return self.t("opt_in", program=self.program())
             if kw == "HELP":
                 return self.help()
             self.effects.append(Outcome("no_reply:opted_out"))
@@ -263,7 +275,7 @@ class _Bot:
             # STOP handling) may have blocked the number without our knowing; the service
             # treats OptIn as idempotent.
             self.effects.append(OptIn())
-            return self.t("opt_in", program=self.rules.program_name)
+            return self.t("opt_in", program=self.program())
         if kw == "HELP":
             return self.help()
         if c.phase in ENDED_PHASES:
@@ -298,7 +310,7 @@ class _Bot:
     def help(self) -> str:
         self.effects.append(Outcome("keyword"))
         hours = f" ({self.ctx.site_hours})" if self.ctx.site_hours else ""
-        return self.t("help", program=self.rules.program_name, hours=hours, **self.site())
+        return self.t("help", program=self.program(), hours=hours, **self.site())
 
     def reask(self, key: str, text_kind: str, **values) -> str:
         """Ask again, MAX_REASKS times at most; then a help text and the conversation pauses.
@@ -349,7 +361,7 @@ class _Bot:
             return self.thanks()
         self.s["q"] = "promis"
         n = len(self.promis.items)
-        return self.t("itch_saved", itch=value, n=n) + " " + self.promis_question(self.s["todo"][0])
+        return self.with_question(self.t("itch_saved", itch=value, n=n), self.promis_question(self.s["todo"][0]))
 
     def label_answer(self, norm: str, item: Item) -> int | None:
         """An option typed by its label ("very much", "a veces") in the patient's language or English."""
@@ -417,9 +429,9 @@ class _Bot:
         reply = self.t("h12_thanks", itch=reading.value)
         self.resume()
         if self.s["q"] == "itch":
-            reply += " " + self.itch_question()
-        elif self.s["q"] == "promis" and self.s["todo"]:
-            reply += " " + self.promis_question(self.s["todo"][0])
+            return self.with_question(reply, self.itch_question())
+        if self.s["q"] == "promis" and self.s["todo"]:
+            return self.with_question(reply, self.promis_question(self.s["todo"][0]))
         return reply
 
     def unprompted(self, norm: str) -> str:
@@ -529,7 +541,7 @@ class _Bot:
         if c.diary_date is None:
             return self.outside_window()
         self.begin_diary(redo=True)
-        return self.t("redo", date=self.date_text(c.diary_date)) + " " + self.itch_question()
+        return self.with_question(self.t("redo", date=self.date_text(c.diary_date)), self.itch_question())
 
     def lesions(self, kw: str) -> str:
         c = self.ctx
@@ -569,7 +581,7 @@ class _Bot:
             return ""  # never text an opted-out number (Twilio 21610) or a finished participant
         self.drop_stale()
         self.s["thanked"] = False  # a prompt now stands between the thank-you and the next text
-        program = self.rules.program_name
+        program = self.program()
         if kind in ("diary", "reminder"):
             return self.start_diary(kind)
         if kind == "h12":
@@ -579,7 +591,7 @@ class _Bot:
             resume = {k: v for k, v in diary.items() if k not in ("idle", "resume")} if diary else None
             self.to_idle()
             self.s.update(q="h12", resume=resume)
-            return self.t("h12_prompt", program=program, question=self.itch_question("H12"))
+            return self.with_question(self.t("h12_prompt", program=program), self.itch_question("H12"))
         if kind == "optin_confirmation":
             return self.t("opt_in", program=program)
         if kind == "visit_reminder":
@@ -610,12 +622,13 @@ class _Bot:
         if itch is None:
             question = self.itch_question()
             if kind == "diary":
-                return self.t("diary_prompt", program=self.rules.program_name, date=day, question=question)
+                return self.with_question(self.t("diary_prompt", program=self.program(), date=day), question)
             closes = dates.format_time(self.rules.window_closes, self.lang)
-            return self.t("reminder", date=day, closes=closes, question=question)
+            return self.with_question(self.t("reminder", date=day, closes=closes), question)
         if not self.s["todo"]:
             self.to_idle()
             return ""  # tonight's diary is complete: nothing to prompt
         self.s.update(q="promis", itch=itch)
         left, n = len(self.s["todo"]), len(self.promis.items)
-        return self.t("unfinished", date=day, left=left, n=n) + " " + self.promis_question(self.s["todo"][0])
+        return self.with_question(self.t("unfinished", date=day, left=left, n=n),
+                                  self.promis_question(self.s["todo"][0]))

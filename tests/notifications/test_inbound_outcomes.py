@@ -49,3 +49,17 @@ def test_the_limit_is_a_logged_reason_and_the_page_shows_it(admin_client, alice)
         .count() == 0
     body = admin_client.get(f"/admin/diaries/participant/{alice.pk}/change/").content.decode()
     assert "no reply: daily limit" in body and "confirmation asked" not in body
+
+
+@pytest.mark.parametrize("body, words", [
+    ("HELP", ("Contact your clinic", "contacte con su clínica")),
+    ("ayuda", ("Contact your clinic", "contacte con su clínica")),
+    ("STOP", ("No more messages", "No recibirá más mensajes")),
+    ("baja", ("No more messages", "No recibirá más mensajes")),
+])
+def test_an_unknown_sender_gets_help_and_stop_in_english_and_spanish(study, body, words):
+    inbound = Inbound.received(message_sid="SMunknown1", sender="+13125550777", body=body, num_media=0)
+    reply = receive_sms(inbound=inbound, now=EVENING)
+    for word in words:
+        assert word in reply
+    assert "Skin" not in reply and "Lakeside" not in reply  # neutral: no study or clinic named

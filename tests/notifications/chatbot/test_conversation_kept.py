@@ -77,7 +77,7 @@ RESENT_SLEEP_ES = [
     (Prompt("diary"), "mar 4 mar", []),
     ("5", "1/8", [itch(5)]),
     ("3", "2/8", [promis(3)]),
-    (Prompt("reminder"), ("faltan 7 de 8 preguntas sobre el sueño", "2/8"), []),
+    (Prompt("reminder"), ("Faltan 7 de 8: 2/8",), []),
     (SLEEP_TEXT, ("Gracias", "picazón 5"), [promis(*SLEEP)]),
     (SLEEP_TEXT, "nada cambió", []),
     ("3", "¿Cambiarla a 3?", []),
@@ -136,7 +136,7 @@ TRANSCRIPTS = {
     "unclear_then_resumes": ("en", UNCLEAR_THEN_RESUMES),
     "unclear_then_resumes_es": ("es", UNCLEAR_THEN_RESUMES_ES),
     "cap_mid_diary_en": ("en", cap_mid_diary("en", "I'm driving", "For help call")),
-    "cap_mid_diary_es": ("es", cap_mid_diary("es", "Estoy conduciendo", "Para ayuda llame")),
+    "cap_mid_diary_es": ("es", cap_mid_diary("es", "Estoy conduciendo", "No le entendí. Ayuda:")),
 }
 
 
