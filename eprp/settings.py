@@ -243,7 +243,9 @@ SMS_BACKEND = os.environ.get("SMS_BACKEND", "twilio" if PRODUCTION else "console
 # of API calls in flight; above the account's concurrency limit Twilio answers 429 (retried).
 SMS_SEND_THREADS = _whole_number("SMS_SEND_THREADS", 8, minimum=1)
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
-TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+# Embedded: a token generated once and kept in var/ like the secret key, so the signed
+# webhook (and `manage.py sms_chat`) works without setting anything; production needs the real one.
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN") or ("" if PRODUCTION else _embedded_secret("TWILIO_AUTH_TOKEN"))
 TWILIO_MESSAGING_SERVICE_SID = os.environ.get("TWILIO_MESSAGING_SERVICE_SID", "")
 TWILIO_FROM_NUMBER = os.environ.get("TWILIO_FROM_NUMBER", "")
 # Only for tests and load benchmarks: send the SDK's API calls to a local fake Twilio server.

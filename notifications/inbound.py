@@ -21,7 +21,7 @@ from diaries.errors import ServiceError
 from diaries.models import AlertKind, Channel, Participant, Study, Timepoint
 from diaries.protocol import dates, windows
 from notifications import chatbot
-from notifications.chatbot import texts
+from notifications.chatbot import parsing, texts
 
 from .context import build_context, diary_date_now, locked_conversation
 from .models import InboundMessage, OutboundMessage
@@ -87,7 +87,7 @@ def _receive(inbound: Inbound, now: datetime) -> str:
         channel=channel, body=inbound.body, num_media=inbound.num_media, received_at=now,
     )
     if participant is None:
-        record.reply, record.outcome = _unknown_sender(sender_hash, now), "unknown_sender"
+        record.reply, record.outcome = _unknown_sender(sender_hash, now, inbound.body), "unknown_sender"
         record.study = Study.objects.order_by("pk").first()
         record.save(force_insert=True)
         return record.reply
@@ -113,13 +113,15 @@ def _clean(body: str) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in body)
 
 
-def _unknown_sender(sender_hash: str, now: datetime) -> str:
-    # Neutral: says nothing about any study, clinic or person.
+def _unknown_sender(sender_hash: str, now: datetime, body: str = "") -> str:
+    # Neutral: says nothing about any study, clinic or person; HELP and STOP in English and Spanish.
     study = Study.objects.order_by("pk").first()
     if study is not None:
         alerts.raise_alert(study=study, kind=AlertKind.UNKNOWN_SENDER, key=f"{sender_hash[:16]}:{now.date()}",
                              detail="A text arrived from a number that is not enrolled.")
-    return "Sorry, this number does not accept messages from you. If you expected a reply, contact your clinic."
+    norm = parsing.normalize(_clean(body))
+    kw = "STOP" if parsing.is_revocation(norm) else parsing.keyword(norm)
+    return texts.UNKNOWN_SENDER[kw if kw in ("HELP", "STOP") else None]
 
 
 def apply_effects(participant: Participant, result: chatbot.Result, now: datetime, *,
@@ -172,10 +174,19 @@ def apply_effects(participant: Participant, result: chatbot.Result, now: datetim
                 outcome = "link"
             elif isinstance(effect, chatbot.UnknownInput):
                 outcome = effect.text_kind
+            elif isinstance(effect, chatbot.Outcome):
+                outcome = effect.kind
         except ServiceError as exc:
             log.warning("sms effect %s refused for %s: %s", type(effect).__name__, participant.usubjid, exc)
             return texts.render(participant.language, "not_understood"), "refused", False
-    return reply, outcome, True
+    return reply, _said(outcome, reply), True
+
+
+def _said(outcome: str, reply: str) -> str:
+    """An inbound row never says "replied" when nothing was sent: "no_reply" then, with the why when known."""
+    if reply or outcome.startswith("no_reply"):
+        return outcome
+    return "no_reply" if outcome == "replied" else f"no_reply:{outcome}"[:40]
 
 
 def _refused_reply(participant: Participant, refused: Refused, now: datetime) -> str:

@@ -45,6 +45,30 @@ class InboundMessage(models.Model):
     def __str__(self):
         return f"in {self.message_sid}"
 
+    @property
+    def outcome_text(self) -> str:
+        """The outcome in words for the participant page ("no reply: daily limit")."""
+        kind, _, why = self.outcome.partition(":")
+        words = OUTCOME_WORDS.get(kind, kind.replace("_", " "))
+        return f"{words}: {why.replace('_', ' ')}" if why else words
+
+
+# What an inbound text came to (InboundMessage.outcome), in the words the participant page shows.
+OUTCOME_WORDS = {
+    "recorded": "recorded",
+    "corrected": "corrected (after YES)",
+    "repeat": "repeat: nothing changed",
+    "confirm_asked": "confirmation asked",
+    "kept": "kept (NO)",
+    "outside_window": "refused outside the window",
+    "unclear": "unclear",
+    "out_of_range": "unclear (out of range)",
+    "unexpected": "unclear (no question pending)",
+    "keyword": "keyword",
+    "no_reply": "no reply",
+    "replied": "replied",
+}
+
 
 class OutboundStatus(models.TextChoices):
     QUEUED = "queued", "Queued"

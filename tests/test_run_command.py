@@ -39,10 +39,20 @@ def test_up_serves_admin_with_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path: Pat
             except OSError:
                 time.sleep(0.5)
         assert page is not None and "Log in" in page, (tmp_path / "up.log").read_text()
-        # The worker with beat is up too: wait for its ready line before stopping.
-        while time.monotonic() < deadline and "ready" not in (tmp_path / "up.log").read_text():
+        # The worker with beat is up too (its log in var/log/): wait for its ready line before stopping.
+        worker_log = tmp_path / "var" / "log" / "worker.log"
+        while time.monotonic() < deadline and "ready" not in (worker_log.read_text() if worker_log.exists() else ""):
             time.sleep(0.5)
-        assert "ready" in (tmp_path / "up.log").read_text()
+        assert "ready" in worker_log.read_text()
+        # The terminal ends with what a newcomer needs: the login and the addresses, no task traces.
+        while time.monotonic() < deadline and "Ctrl-C stops everything" not in (tmp_path / "up.log").read_text():
+            time.sleep(0.5)
+        shown = (tmp_path / "up.log").read_text()
+        banner = shown[shown.index("eprp is up."):]
+        for line in ("admin login: admin / ", f"http://127.0.0.1:{port}/admin/", f"http://127.0.0.1:{port}/diary/",
+                     f"http://127.0.0.1:{port}/api/schema/", "manage.py sms_chat TRUE-AD-"):
+            assert line in banner, line
+        assert "succeeded in" not in shown and "no staff" not in shown.lower()
         assert (tmp_path / "var" / "eprp.sqlite3").exists()
         assert (tmp_path / "var" / "admin-password.txt").exists()
         assert (tmp_path / "var" / "exports" / "simulation-1" / "endpoint_summary.csv").exists()

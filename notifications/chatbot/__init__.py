@@ -9,6 +9,7 @@ from notifications.chatbot.effects import (
     Context,
     OptIn,
     OptOut,
+    Outcome,
     RecordAnswers,
     ReportClearance,
     ReportRecurrence,
@@ -20,6 +21,7 @@ from notifications.chatbot.effects import (
 from notifications.chatbot.machine import ENDED_PHASES, START_KINDS, handle, media_reply, start
 
 __all__ = [
-    "ENDED_PHASES", "START_KINDS", "AnswerRefused", "Context", "OptIn", "OptOut", "RecordAnswers", "ReportClearance",
+    "ENDED_PHASES", "START_KINDS", "AnswerRefused", "Context", "OptIn", "OptOut", "Outcome", "RecordAnswers",
+    "ReportClearance",
     "ReportRecurrence", "ReportSpread", "Result", "SendLink", "UnknownInput", "handle", "media_reply", "start",
 ]

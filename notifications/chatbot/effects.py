@@ -102,6 +102,17 @@ class UnknownInput:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """For the inbound row: what a text came to, when no other effect says it. Never carries the body.
+
+    "corrected", "repeat", "confirm_asked", "kept", "keyword", or "no_reply:<why>"
+    ("no_reply:daily_limit", "no_reply:courtesy", "no_reply:opted_out").
+    """
+
+    kind: str
+
+
+@dataclass(frozen=True)
 class Result:
     state: dict
     reply: str

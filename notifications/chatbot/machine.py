@@ -25,6 +25,7 @@ from notifications.chatbot.effects import (
     Context,
     OptIn,
     OptOut,
+    Outcome,
     RecordAnswers,
     ReportClearance,
     ReportRecurrence,
@@ -39,10 +40,12 @@ ITCH = "ITCH_NRS"
 PROMIS = "PROMIS_SD8B"
 DIARY_PHASES = frozenset({"runin", "vc"})  # the daily diary runs from Day -7 to Week 8 (ENDPOINTS.md §2)
 ENDED_PHASES = frozenset({"withdrawn", "completed"})
-# "Re-ask with the valid range, twice at most, then a help text and end the conversation."
+# "Re-ask with the valid range, twice at most, then a help text": the conversation pauses
+# there, and the next readable answer goes on from the first unanswered item.
 MAX_REASKS = 2
-# Replies to unexpected texts per local day: an auto-responder ("I'm driving") answering
-# our "Sorry, I did not understand" must not turn into an endless exchange.
+# Replies to unexpected texts per diary period (an open window, or the time until the
+# next one): an auto-responder ("I'm driving") answering our "Sorry, I did not understand"
+# must not turn into an endless exchange. Diary answers and keywords never count.
 MAX_IDLE_REPLIES = 3
 # The "new areas or extensive?" question is answered the day it is asked or the next.
 SPREAD_ANSWER_DAYS = 1
@@ -136,16 +139,35 @@ class _Bot:
     def to_idle(self, **keep) -> None:
         self.s = {**empty_state(self.s.get("idle")), **keep}
 
+    def period(self) -> str:
+        """The diary period the unsolicited-reply cap counts in: it starts again with each window."""
+        c = self.ctx
+        if c.diary_date is not None:
+            return f"open {c.diary_date.isoformat()}"
+        return f"before {c.next_window_opens.date().isoformat()}"
+
     def idle_reply(self, key: str, **values) -> str:
-        """A reply to a text we did not ask for, at most MAX_IDLE_REPLIES per local day."""
-        today = self.ctx.now_local.date().isoformat()
+        """A reply to a text we did not ask for, at most MAX_IDLE_REPLIES per diary period.
+
+        The last one allowed says how to get help and that more such texts get no answer,
+        so the patient is never left with a silence they were not told about.
+        """
+        period = self.period()
         day, count = self.s["idle"] or (None, 0)
-        if day != today:
+        if day != period:
             count = 0
         if count >= MAX_IDLE_REPLIES:
+            self.effects.append(Outcome("no_reply:daily_limit"))
             return ""
-        self.s["idle"] = [today, count + 1]
+        self.s["idle"] = [period, count + 1]
+        if count + 1 == MAX_IDLE_REPLIES:
+            return self.t("idle_limit", **self.site())
         return self.t(key, **values)
+
+    def silent(self, why: str) -> str:
+        """No reply, with the reason kept on the inbound row."""
+        self.effects.append(Outcome(f"no_reply:{why}"))
+        return ""
 
     def site(self) -> dict:
         return {"site": self.ctx.site_name, "phone": self.ctx.site_phone}
@@ -165,6 +187,18 @@ class _Bot:
     def options_text(self, item: Item) -> str:
         return ", ".join(f"{n} {item.label_of(n, self.lang)}" for n in item.choices)
 
+    def program(self) -> str:
+        return texts.program_name(self.rules.program_name, self.lang)
+
+    def with_question(self, lead: str, question: str) -> str:
+        """`lead` and the question in one text when that costs no extra segment; else the question alone.
+
+        A study's validated question is sent whole; what the bot says around it is dropped
+        rather than push a reply into another segment (texts.budget).
+        """
+        joined = f"{lead} {question}" if lead else question
+        return joined if texts.segments(joined) <= texts.budget(self.lang, question) else question
+
     def promis_question(self, number: int) -> str:
         item = self.promis.item(number)
         text = item.question(self.lang)
@@ -182,7 +216,7 @@ class _Bot:
         c = self.ctx
         when = dates.sms_when(c.next_window_opens, c.now_local.date(), self.lang)
         self.effects.append(UnknownInput("outside_window"))
-        return self.idle_reply("outside_window", when=when)
+        return self.t("outside_window", when=when)  # an answer, or CHANGE: never capped
 
     # -- staleness ------------------------------------------------------------------
 
@@ -201,6 +235,8 @@ class _Bot:
                 self.to_idle()
         elif s["q"] is None and s["thanked"] and (diary is None or s["date"] != diary):
             self.to_idle()
+        elif s["q"] == "confirm" and (diary is None or s["date"] != diary):
+            self.to_idle()  # "Change it to 4?" expires with the window: nothing changes
 
     def resume(self) -> None:
         """Back to the diary question the H12 prompt interrupted (or to idle)."""
@@ -219,15 +255,16 @@ class _Bot:
         if kw == "STOP" or parsing.is_revocation(norm):
             self.to_idle()
             if c.opted_out:
-                return ""  # the one confirmation was sent when they opted out; nothing more
+                return self.silent("opted_out")  # the one confirmation was sent when they opted out
             self.effects.append(OptOut())
-            return self.t("opt_out", program=self.rules.program_name)
+            return self.t("opt_out", program=self.program())
         if c.opted_out:
             if kw in ("START", "YES"):
                 self.effects.append(OptIn())
-                return self.t("opt_in", program=self.rules.program_name)
+                return self.t("opt_in", program=self.program())
             if kw == "HELP":
                 return self.help()
+            self.effects.append(Outcome("no_reply:opted_out"))
             # Decision: an opted-out participant's texts are neither answered nor stored
             # as diary data. They withdrew consent to the SMS channel, and a diary answer
             # would need a confirmation text we may not send; a "7" from them is logged
@@ -238,7 +275,7 @@ class _Bot:
             # STOP handling) may have blocked the number without our knowing; the service
             # treats OptIn as idempotent.
             self.effects.append(OptIn())
-            return self.t("opt_in", program=self.rules.program_name)
+            return self.t("opt_in", program=self.program())
         if kw == "HELP":
             return self.help()
         if c.phase in ENDED_PHASES:
@@ -255,6 +292,11 @@ class _Bot:
         if kw == "CHANGE":
             return self.redo()
         q = self.s["q"]
+        if q == "confirm":
+            if kw in ("YES", "NO"):
+                return self.answer_confirm(kw == "YES")
+            self.s.update(q=None, confirm=None)  # not an answer to "Change it?": read it afresh
+            q = None
         if q == "spread":
             return self.answer_spread(kw)
         if q == "h12":
@@ -266,11 +308,16 @@ class _Bot:
         return self.unprompted(norm)
 
     def help(self) -> str:
+        self.effects.append(Outcome("keyword"))
         hours = f" ({self.ctx.site_hours})" if self.ctx.site_hours else ""
-        return self.t("help", program=self.rules.program_name, hours=hours, **self.site())
+        return self.t("help", program=self.program(), hours=hours, **self.site())
 
     def reask(self, key: str, text_kind: str, **values) -> str:
-        """Ask again, MAX_REASKS times at most; then a help text and the conversation ends."""
+        """Ask again, MAX_REASKS times at most; then a help text and the conversation pauses.
+
+        A diary is never closed by it: the next readable answer while the window is open
+        goes on from the first unanswered item (see `unprompted`).
+        """
         self.effects.append(UnknownInput(text_kind))
         self.s["tries"] += 1
         if self.s["tries"] > MAX_REASKS:
@@ -314,7 +361,7 @@ class _Bot:
             return self.thanks()
         self.s["q"] = "promis"
         n = len(self.promis.items)
-        return self.t("itch_saved", itch=value, n=n) + " " + self.promis_question(self.s["todo"][0])
+        return self.with_question(self.t("itch_saved", itch=value, n=n), self.promis_question(self.s["todo"][0]))
 
     def label_answer(self, norm: str, item: Item) -> int | None:
         """An option typed by its label ("very much", "a veces") in the patient's language or English."""
@@ -382,18 +429,26 @@ class _Bot:
         reply = self.t("h12_thanks", itch=reading.value)
         self.resume()
         if self.s["q"] == "itch":
-            reply += " " + self.itch_question()
-        elif self.s["q"] == "promis" and self.s["todo"]:
-            reply += " " + self.promis_question(self.s["todo"][0])
+            return self.with_question(reply, self.itch_question())
+        if self.s["q"] == "promis" and self.s["todo"]:
+            return self.with_question(reply, self.promis_question(self.s["todo"][0]))
         return reply
 
     def unprompted(self, norm: str) -> str:
-        """A text while no question is pending: a number is tonight's itch if it can be."""
+        """A text while no question is pending.
+
+        A number is tonight's itch when none is saved yet; with the itch saved and sleep
+        items unanswered, a readable answer goes on from the first unanswered item (a
+        diary can always be finished while the window is open); with the diary complete,
+        nothing changes by itself: a repeat is said to be one, anything else is asked
+        about ("Change it to 4? Reply YES or NO").
+        """
         c = self.ctx
         reading = parsing.read_number(norm, scale_max=self.itch_item.max)
-        if reading.kind == "none":
+        many = parsing.read_numbers(norm)
+        if reading.kind == "none" and many is None and not self.resumable(norm):
             if parsing.is_courtesy(norm):
-                return ""
+                return self.silent("courtesy")
             self.effects.append(UnknownInput("unexpected"))
             return self.idle_reply("not_understood")
         diary = self.open_diary()
@@ -407,28 +462,86 @@ class _Bot:
             answers = {ITCH: {self.itch_item.number: reading.value}} if reading.kind == "number" else {}
             self.effects.append(AnswerRefused("outside_window", "DAILY", answers))
             return self.outside_window()
-        if self.s["thanked"] and self.s["date"] == diary:
-            # A number right after the thank-you corrects the itch score (it is the first
-            # question, and the one patients most often mistype).
-            self.s.update(q="itch", fix=True, tries=0)
-            return self.answer_itch(norm)
         itch = self.current(ITCH).get(self.itch_item.number)
         if itch is None:
             self.begin_diary(redo=False)
             return self.answer_itch(norm)
-        # Tonight's itch is stored and no question is pending: the number could belong
-        # to any question, so it is not stored anywhere.
+        if len(self.current(PROMIS)) < len(self.promis.items):
+            if not self.resumable(norm):
+                self.effects.append(UnknownInput("unclear"))
+                return self.idle_reply("not_understood")
+            self.begin_diary(redo=False)
+            self.s.update(q="promis", itch=itch)
+            return self.answer_promis(norm)
+        return self.ask_to_change(norm, reading, many, itch)
+
+    def resumable(self, norm: str) -> bool:
+        """Whether a text reads as an answer to the first unanswered sleep item (or as all of them)."""
+        promis = self.current(PROMIS)
+        todo = [it for it in self.promis.items if it.number not in promis]
+        if not todo or self.current(ITCH).get(self.itch_item.number) is None:
+            return False
+        item = todo[0]
+        many = parsing.read_numbers(norm)
+        return (
+            self.label_answer(norm, item) is not None
+            or parsing.read_number(norm, scale_max=len(item.choices)).kind == "number"
+            or (many is not None and len(many) == len(self.promis.items))
+        )
+
+    def ask_to_change(self, norm: str, reading, many: list[int] | None, itch: int) -> str:
+        """Tonight's diary is complete and a number came: a repeat, or "Change it to 4? Reply YES or NO"."""
+        day = self.date_text(self.ctx.diary_date)
+        items = self.promis.items
+        if many is not None and len(many) == len(items) and len(items) > 1:
+            current = self.current(PROMIS)
+            if all(current.get(it.number) == v for it, v in zip(items, many, strict=True)):
+                self.effects.append(Outcome("repeat"))
+                return self.t("repeat", date=day)
+            if not all(v in it.choices for v, it in zip(many, items, strict=True)):
+                return self.unusable_number()
+            old = " ".join(str(current.get(it.number, "-")) for it in items)
+            self.s.update(q="confirm", date=self.open_diary(), confirm={
+                "code": PROMIS, "answers": {str(it.number): v for it, v in zip(items, many, strict=True)}})
+            self.effects.append(Outcome("confirm_asked"))
+            return self.t("confirm_sleep", old=old, new=" ".join(map(str, many)), date=day)
+        if reading.kind != "number" or reading.value not in self.itch_item.choices:
+            return self.unusable_number()
+        if reading.value == itch:
+            self.effects.append(Outcome("repeat"))
+            return self.t("repeat", date=day)
+        self.s.update(q="confirm", date=self.open_diary(), confirm={
+            "code": ITCH, "answers": {str(self.itch_item.number): reading.value}})
+        self.effects.append(Outcome("confirm_asked"))
+        return self.t("confirm_itch", old=itch, new=reading.value, date=day)
+
+    def unusable_number(self) -> str:
+        """A number after a complete diary that fits no question: nothing is stored anywhere."""
         self.effects.append(UnknownInput("unexpected"))
-        return self.idle_reply("already_saved", date=self.date_text(c.diary_date), itch=itch)
+        return self.idle_reply("complete", date=self.date_text(self.ctx.diary_date))
+
+    def answer_confirm(self, yes: bool) -> str:
+        """YES (in the patient's language) supersedes tonight's answers; NO keeps them."""
+        confirm, day = self.s["confirm"], self.date_text(self.ctx.diary_date)
+        self.to_idle(date=self.s["date"], thanked=True)
+        if not yes:
+            self.effects.append(Outcome("kept"))
+            return self.t("kept", date=day)
+        answers = {int(k): v for k, v in confirm["answers"].items()}
+        self.effects.append(RecordAnswers(confirm["code"], "DAILY", self.ctx.diary_date, answers))
+        self.effects.append(Outcome("corrected"))
+        if confirm["code"] == ITCH:
+            return self.t("itch_changed", itch=answers[self.itch_item.number], date=day)
+        return self.t("sleep_changed", sleep=" ".join(str(answers[k]) for k in sorted(answers)), date=day)
 
     def redo(self) -> str:
         c = self.ctx
         if c.phase not in DIARY_PHASES:
-            return self.idle_reply("no_diary")
+            return self.t("no_diary")
         if c.diary_date is None:
             return self.outside_window()
         self.begin_diary(redo=True)
-        return self.t("redo", date=self.date_text(c.diary_date)) + " " + self.itch_question()
+        return self.with_question(self.t("redo", date=self.date_text(c.diary_date)), self.itch_question())
 
     def lesions(self, kw: str) -> str:
         c = self.ctx
@@ -468,7 +581,7 @@ class _Bot:
             return ""  # never text an opted-out number (Twilio 21610) or a finished participant
         self.drop_stale()
         self.s["thanked"] = False  # a prompt now stands between the thank-you and the next text
-        program = self.rules.program_name
+        program = self.program()
         if kind in ("diary", "reminder"):
             return self.start_diary(kind)
         if kind == "h12":
@@ -478,7 +591,7 @@ class _Bot:
             resume = {k: v for k, v in diary.items() if k not in ("idle", "resume")} if diary else None
             self.to_idle()
             self.s.update(q="h12", resume=resume)
-            return self.t("h12_prompt", program=program, question=self.itch_question("H12"))
+            return self.with_question(self.t("h12_prompt", program=program), self.itch_question("H12"))
         if kind == "optin_confirmation":
             return self.t("opt_in", program=program)
         if kind == "visit_reminder":
@@ -509,11 +622,13 @@ class _Bot:
         if itch is None:
             question = self.itch_question()
             if kind == "diary":
-                return self.t("diary_prompt", program=self.rules.program_name, date=day, question=question)
+                return self.with_question(self.t("diary_prompt", program=self.program(), date=day), question)
             closes = dates.format_time(self.rules.window_closes, self.lang)
-            return self.t("reminder", date=day, closes=closes, question=question)
+            return self.with_question(self.t("reminder", date=day, closes=closes), question)
         if not self.s["todo"]:
             self.to_idle()
             return ""  # tonight's diary is complete: nothing to prompt
         self.s.update(q="promis", itch=itch)
-        return self.t("unfinished", date=day) + " " + self.promis_question(self.s["todo"][0])
+        left, n = len(self.s["todo"]), len(self.promis.items)
+        return self.with_question(self.t("unfinished", date=day, left=left, n=n),
+                                  self.promis_question(self.s["todo"][0]))

@@ -3,7 +3,7 @@
 Conversation state:
 
     {"v": 1,
-     "q": None | "itch" | "promis" | "h12" | "spread",   # the question we are waiting for
+     "q": None | "itch" | "promis" | "h12" | "spread" | "confirm",   # the question we are waiting for
      "date": "2025-03-03" | None,  # the diary date of the diary in progress / just thanked
      "todo": [4, 5, 6, 7, 8],      # PROMIS items still to ask, next first
      "itch": 7 | None,             # itch answered in this run (thank-you text)
@@ -13,7 +13,8 @@ Conversation state:
      "thanked": False,             # the thank-you for `date` was the last thing said
      "resume": None | {...},       # the diary question the H12 prompt interrupted
      "asked_on": "2025-03-03" | None,  # when the spread question was asked
-     "idle": ["2025-03-03", 2]}    # replies to unexpected texts that local day
+     "confirm": None | {"code": "ITCH_NRS", "answers": {"1": 4}},  # a change asked about (YES/NO)
+     "idle": ["open 2025-03-03", 2]}  # replies to unexpected texts in this diary period
 
 Whatever is stored, `load_state` gives a well-formed state: a row written by an older
 version or edited by hand never breaks a patient's conversation.
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from datetime import date
 
-QUESTIONS = ("itch", "promis", "h12", "spread")
+QUESTIONS = ("itch", "promis", "h12", "spread", "confirm")
 
 
 def empty_state(idle=None) -> dict:
@@ -39,6 +40,7 @@ def empty_state(idle=None) -> dict:
         "thanked": False,
         "resume": None,
         "asked_on": None,
+        "confirm": None,
         "idle": idle,
     }
 
@@ -54,6 +56,14 @@ def _iso(value) -> str | None:
 
 def is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _confirm(raw) -> dict | None:
+    """A pending "Change it to 4? Reply YES or NO": which instrument, and the answers (item -> option)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("code"), str) or not isinstance(raw.get("answers"), dict):
+        return None
+    answers = {str(k): v for k, v in raw["answers"].items() if str(k).isdecimal() and is_int(v)}
+    return {"code": raw["code"][:40], "answers": answers} if answers else None
 
 
 def load_state(raw, nested: bool = False) -> dict:
@@ -74,8 +84,12 @@ def load_state(raw, nested: bool = False) -> dict:
     s["thanked"] = raw.get("thanked") is True
     s["asked_on"] = _iso(raw.get("asked_on"))
     idle = raw.get("idle")
-    if isinstance(idle, list) and len(idle) == 2 and _iso(idle[0]) and is_int(idle[1]):
-        s["idle"] = [_iso(idle[0]), idle[1]]
+    if isinstance(idle, list) and len(idle) == 2 and isinstance(idle[0], str) and len(idle[0]) <= 40 \
+            and is_int(idle[1]):
+        s["idle"] = [idle[0], idle[1]]
+    s["confirm"] = _confirm(raw.get("confirm"))
+    if s["q"] == "confirm" and s["confirm"] is None:
+        s["q"] = None
     if not nested and isinstance(raw.get("resume"), dict):
         resume = load_state(raw["resume"], nested=True)
         s["resume"] = resume if resume["q"] in ("itch", "promis") else None

@@ -37,29 +37,40 @@ CATALOG: dict[str, dict[str, str]] = {
         "link_follows": "Your diary link will follow in a moment.",
         "ended": "Thank you for taking part. Study texts have ended. Questions? Call {site} at {phone}.",
         "not_understood": "Sorry, I did not understand. Reply HELP for help.",
+        "idle_limit": (
+            "Sorry, I did not understand. For help call {site} at {phone}. "
+            "I will not reply to more texts like this until your next diary."
+        ),
         "media": "Sorry, I can only read text. Please reply with a text message.",
         "outside_window": "The diary is closed now. Your next diary opens {when}.",
         "no_diary": "There is no daily diary now. Reply FLARE if patches come back or CLEAR when your skin is clear.",
-        "diary_prompt": "{program}, diary for {date}: {question}",
-        "reminder": "Reminder, diary for {date} (open until {closes}): {question}",
-        "unfinished": "Your diary for {date} is not finished.",
+        "diary_prompt": "{program}, diary for {date}:",
+        "reminder": "Reminder, {date} until {closes}:",
+        "unfinished": "{left} of {n} sleep questions left:",
         "itch_reask": "Please reply with one number from {lo} ({low}) to {hi} ({high}).",
         "itch_out_of_range": (
             "That is not on the scale. Please reply with one number from {lo} ({low}) to {hi} ({high})."
         ),
-        "itch_saved": "Itch {itch} saved. Now {n} sleep questions (or send all {n} answers at once).",
-        "promis_question": "{k}/{n} {text} Reply {options}",
+        "itch_saved": "Itch {itch} saved.",
+        "promis_question": "{k}/{n} {text} {options}",
         "promis_reask": "Please reply with one number: {options}. Or send all {n} answers at once.",
         "promis_out_of_range": "That is not one of the answers. Please reply {options}.",
         "promis_all_out_of_range": "Each of the {n} answers must be a number from 1 to {max}. Please try again.",
         "thanks": "Thank you! Saved for {date}: itch {itch}; sleep {sleep}. To fix it, reply CHANGE by {closes}.",
         "itch_changed": "Changed: itch is now {itch} for {date}. Thank you!",
-        "already_saved": "Your itch score for {date} is already saved ({itch}). To change your answers, reply CHANGE.",
+        "confirm_itch": "You already sent itch {old} for {date}. Change it to {new}? Reply YES or NO.",
+        "confirm_sleep": "You already sent sleep {old} for {date}. Change it to {new}? Reply YES or NO.",
+        "kept": "OK, nothing changed for {date}.",
+        "sleep_changed": "Changed: sleep is now {sleep} for {date}. Thank you!",
+        "repeat": "You already sent that for {date}: nothing changed. To change your answers, reply CHANGE.",
+        "complete": "Your diary for {date} is complete. To change your answers, reply CHANGE.",
         "redo": "OK, starting again for {date}.",
-        "gave_up_diary": "Sorry, I could not read your answer. Reply CHANGE to start again, or call {site} at {phone}.",
+        "gave_up_diary": (
+            "Sorry, I could not read your answer. Reply with a number when ready, or call {site} at {phone}."
+        ),
         "gave_up": "Sorry, I could not read your answer. For help call {site} at {phone}.",
-        "h12_prompt": "{program}, one extra question today: {question}",
-        "h12_thanks": "Thank you! Your 12-hour itch score {itch} is saved.",
+        "h12_prompt": "{program}:",
+        "h12_thanks": "Thank you! 12-hour itch {itch} saved.",
         "clear": "Thank you. Keep applying the study cream until {until}, then stop. Reply FLARE if patches come back.",
         "still_clear": "Thank you. Your skin is still clear: no cream needed. Reply FLARE if patches come back.",
         "flare": (
@@ -85,33 +96,29 @@ CATALOG: dict[str, dict[str, str]] = {
     "es": {
         "opt_out": "{program}: se ha dado de baja y no recibirá más mensajes. Responda START o ALTA para volver.",
         "opt_in": (
-            "{program}: recibirá mensajes del diario del estudio, 1-2 al día. "
-            "Pueden aplicarse tarifas de mensajes y datos. Responda AYUDA para ayuda, STOP para darse de baja."
+            "{program}: mensajes del diario, 1-2 al día. "
+            "Pueden aplicarse tarifas de mensajes y datos. AYUDA: ayuda. STOP: baja."
         ),
-        "help": (
-            "{program}: 1-2 mensajes al día. Ayuda: {site} {phone}{hours}. "
-            "Pueden aplicarse tarifas de mensajes y datos. Responda STOP para darse de baja."
-        ),
+        "help": "{program}: {site} {phone}{hours}. 1-2 msj/día, pueden aplicarse tarifas. STOP baja",
         "link": "Su enlace al diario: {link}",
         "link_follows": "Su enlace al diario llegará en un momento.",
         "ended": "Gracias por participar. Los mensajes del estudio han terminado. ¿Preguntas? Llame a {site}: {phone}.",
         "not_understood": "Lo siento, no le entendí. Responda AYUDA para recibir ayuda.",
+        "idle_limit": "No le entendí. Ayuda: {site} {phone}. No responderé a más mensajes así hasta su próximo diario.",
         "media": "Lo siento, solo puedo leer texto. Responda con un mensaje de texto.",
         "outside_window": "El diario está cerrado ahora. Su próximo diario se abre {when}.",
         "no_diary": (
             "Ahora no hay diario. Responda BROTE si las zonas afectadas vuelven o LIMPIA cuando tenga la piel limpia."
         ),
-        "diary_prompt": "{program}, diario del {date}: {question}",
-        "reminder": "Recordatorio, diario del {date} (abierto hasta las {closes}): {question}",
-        "unfinished": "Su diario del {date} no está terminado.",
+        "diary_prompt": "{program}, diario del {date}:",
+        "reminder": "Recordatorio, {date} hasta las {closes}:",
+        "unfinished": "Faltan {left} de {n}:",
         "itch_reask": "Responda con un número del {lo} ({low}) al {hi} ({high}).",
         "itch_out_of_range": (
             "Ese número no está en la escala. Responda con un número del {lo} ({low}) al {hi} ({high})."
         ),
-        "itch_saved": (
-            "Picazón {itch} guardada. Ahora {n} preguntas sobre el sueño (o envíe las {n} respuestas juntas)."
-        ),
-        "promis_question": "{k}/{n} {text} Responda {options}",
+        "itch_saved": "Picazón {itch} guardada.",
+        "promis_question": "{k}/{n} {text} {options}",
         "promis_reask": "Responda con un número: {options}. O envíe las {n} respuestas juntas.",
         "promis_out_of_range": "Esa no es una de las respuestas. Responda {options}.",
         "promis_all_out_of_range": (
@@ -122,16 +129,19 @@ CATALOG: dict[str, dict[str, str]] = {
             "Para corregir, responda CAMBIAR antes de las {closes}."
         ),
         "itch_changed": "Cambiado: su picazón del {date} es ahora {itch}. ¡Gracias!",
-        "already_saved": (
-            "Su picazón del {date} ya está guardada ({itch}). Para cambiar sus respuestas, responda CAMBIAR."
-        ),
-        "redo": "De acuerdo, empezamos de nuevo el diario del {date}.",
+        "confirm_itch": "Ya envió picazón {old} para el {date}. ¿Cambiarla a {new}? Responda SÍ o NO.",
+        "confirm_sleep": "Ya envió sueño {old} para el {date}. ¿Cambiarlo a {new}? Responda SÍ o NO.",
+        "kept": "De acuerdo, nada cambió para el {date}.",
+        "sleep_changed": "Cambiado: su sueño del {date} es ahora {sleep}. ¡Gracias!",
+        "repeat": "Ya envió eso para el {date}: nada cambió. Para cambiar sus respuestas, responda CAMBIAR.",
+        "complete": "Su diario del {date} está completo. Para cambiar sus respuestas, responda CAMBIAR.",
+        "redo": "De acuerdo, empezamos de nuevo ({date}).",
         "gave_up_diary": (
-            "Lo siento, no pude leer su respuesta. Responda CAMBIAR para empezar de nuevo o llame a {site}: {phone}."
+            "Lo siento, no pude leer su respuesta. Responda con un número cuando pueda o llame a {site}: {phone}."
         ),
         "gave_up": "Lo siento, no pude leer su respuesta. Para ayuda llame a {site}: {phone}.",
-        "h12_prompt": "{program}, una pregunta más hoy: {question}",
-        "h12_thanks": "¡Gracias! Su picazón a las 12 horas ({itch}) está guardada.",
+        "h12_prompt": "{program}:",
+        "h12_thanks": "Picazón 12 h ({itch}) guardada.",
         "clear": (
             "Gracias. Siga aplicando la crema del estudio hasta el {until} y luego pare. "
             "Responda BROTE si las zonas afectadas vuelven."
@@ -158,15 +168,32 @@ CATALOG: dict[str, dict[str, str]] = {
             "{program}: deje de aplicar la crema del estudio hoy. Responda BROTE si las zonas afectadas vuelven."
         ),
         "keep_treating": "{program}: siga aplicando la crema del estudio hasta el {until} y luego pare.",
-        "visit_reminder": (
-            "{program}: recordatorio, su visita del estudio en {site} es {when}. ¿Preguntas? Llame al {phone}."
-        ),
+        "visit_reminder": "{program}: su visita del estudio en {site} es {when}. ¿Preguntas? {phone}",
         "signin_code": (
             "{code} es su código para entrar en la aplicación {program}. No lo comparta. "
             "Si no lo pidió, ignore este mensaje."
         ),
     },
 }
+
+
+# Replies to a number that is not enrolled: neutral (no study, clinic or person named),
+# in English and Spanish together since we cannot know the sender's language.
+UNKNOWN_SENDER = {
+    "HELP": "This number only texts enrolled study participants. Contact your clinic. / Solo escribe a participantes; "
+            "contacte con su clínica.",
+    "STOP": "No more messages will be sent to you. / No recibirá más mensajes.",
+    None: "Sorry, this number does not accept messages from you. If you expected a reply, contact your clinic.",
+}
+
+
+# The programme's name as patients read it in each language (the web says "Diario de la
+# piel" too: diaries/patient/texts.py). A study's name with no translation here is used as configured.
+PROGRAM_NAMES: dict[str, dict[str, str]] = {"Skin Diary": {"es": "Diario de la piel"}}
+
+
+def program_name(configured: str, language: str) -> str:
+    return PROGRAM_NAMES.get(configured, {}).get(language_of(language), configured)
 
 
 def language_of(language: str | None) -> str:
@@ -193,3 +220,27 @@ def is_gsm7(text: str) -> bool:
 
 def gsm7_length(text: str) -> int:
     return sum(2 if c in GSM7_EXTENSION else 1 for c in text)
+
+
+def segments(text: str) -> int:
+    """SMS segments the way Twilio counts them.
+
+    GSM-7: 160 characters in one segment, 153 each when concatenated; an extension
+    character (^ { } \\ [ ~ ] | €) counts two. Anything else is UCS-2: 70 UTF-16 units in
+    one segment, 67 each when concatenated (an emoji is two units).
+    """
+    if is_gsm7(text):
+        length, single, part = gsm7_length(text), 160, 153
+    else:
+        length, single, part = len(text.encode("utf-16-le")) // 2, 70, 67
+    return 1 if length <= single else -(-length // part)
+
+
+def budget(language: str, question: str = "") -> int:
+    """The most segments a reply may take: one in English (GSM-7), two in a UCS-2 language.
+
+    A study's validated question longer than that is sent whole: the reply may then take
+    the question's own segments, never one more.
+    """
+    allowed = 1 if language_of(language) == "en" else 2
+    return max(allowed, segments(question)) if question else allowed

@@ -39,7 +39,7 @@ from rest_framework.throttling import BaseThrottle
 from diaries import audit, phones
 from diaries.models import Participant, PatientToken, SignInCode
 from diaries.roles import is_sponsor
-from notifications.chatbot.texts import render
+from notifications.chatbot.texts import program_name, render
 from notifications.outbox import can_text, queue_message
 
 TOKEN_PREFIX = "ept_"
@@ -142,8 +142,8 @@ def request_code(*, phone: str, ip: str) -> None:
                 participant=participant, code_hash=digest, created_at=now,
                 expires_at=now + timedelta(seconds=setting("PATIENT_SIGNIN_CODE_TTL")),
             )
-            body = render(participant.language, "signin_code", program=participant.study.rules.program_name,
-                          code=code)
+            program = program_name(participant.study.rules.program_name, participant.language)
+            body = render(participant.language, "signin_code", program=program, code=code)
             queue_message(participant=participant, kind="signin_code", body=body)
             audit.log(actor=participant, action="app.signin_code", obj=participant, at=now)
     # The same time for every number: an enrolled one does a few more writes than an unknown one.

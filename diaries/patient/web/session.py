@@ -7,6 +7,7 @@ strict Content-Security-Policy and is never cached.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html
 
 from diaries.models import Participant
 from diaries.patient.texts import LANGUAGES, city_of, language_or_default, t, texts
@@ -85,9 +87,15 @@ def page(request, template: str, lang: str, status: int = 200, viewer: Viewer | 
     if viewer is not None:
         site = viewer.participant.site
         base["tz_note"] = t(lang, "tz_note", city=city_of(viewer.participant.zone))
-        base["site_contact"] = t(lang, "site_contact", site=site.name, phone=site.phone)
+        base["site_contact"] = site_contact(lang, site.name, site.phone)
     base["next_path"] = request.get_full_path()
     return render(request, template, base | context, status=status)
+
+
+def site_contact(lang: str, site: str, phone: str) -> str:
+    """"call your study site: Lakeside, +1 312..." with the number a tappable tel: link."""
+    link = format_html('<a href="tel:{}">{}</a>', re.sub(r"[^\d+]", "", phone), phone)
+    return format_html(texts(lang)["site_contact"], site=site, phone=link)
 
 
 def participant_view(view):

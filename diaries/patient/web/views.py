@@ -118,6 +118,8 @@ def home(request, viewer: Viewer):
     p, lang = viewer.participant, viewer.lang
     daily = daily_status(p, viewer.now)
     h12 = h12_status(p, viewer.now)
+    if h12 is not None and h12.state == "closed":
+        h12 = None  # its time has passed: the 12-hour check is no longer offered
     return page(request, "diary/home.html", lang, viewer=viewer, daily=daily, daily_lines=_daily_lines(viewer, daily),
                  h12=h12, h12_lines=_h12_lines(viewer, h12) if h12 else [],
                  long_term=p.phase == Phase.LONG_TERM)

@@ -3,11 +3,15 @@
 Ctrl-C (SIGINT) or SIGTERM stops all of them; if one child dies the others are stopped too.
 """
 
+import contextlib
+import io
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 from django.conf import settings
 from django.core.management import call_command
@@ -25,24 +29,30 @@ class Command(BaseCommand):
         parser.add_argument("--no-demo", action="store_true", help="do not load the demo study")
 
     def handle(self, *args, addr: str, no_demo: bool, **options):
+        var = settings.VAR_DIR
+        logs = var / "log"
+        logs.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
+        login = io.StringIO()
+        accounts = io.StringIO()  # the API tokens, printed last with the login
         if not no_demo:
-            call_command("load_demo", stdout=self.stdout)
+            call_command("load_demo", stdout=login)
             study = Study.objects.get(code="TRUE-AD")
             # Every demo participant with a Day 1 is randomized: an unblinded export is never pooled.
             demo.randomize_demo(study)
             if not Participant.objects.filter(usubjid__startswith="SIM-").exists():
                 # A small simulated cohort so the admin shows compliance, alerts, message
-                # histories and an export on first start (about half a minute, once).
-                self.stdout.write("simulating a demo cohort: 24 participants, run-in and 2 weeks ...")
-                call_command("simulate_trial", participants=24, weeks=2, seed=1, quiet=True, stdout=self.stdout)
+                # histories and an export on first start (about half a minute, once). Its task
+                # traces and warnings go to the log file, not the terminal.
+                self.stdout.write(f"simulating a demo cohort: 24 participants, run-in and 2 weeks ... "
+                                  f"(log: {logs / 'eprp.log'})")
+                with _logging_to(logs / "eprp.log"):
+                    call_command("simulate_trial", participants=24, weeks=2, seed=1, quiet=True, stdout=self.stdout)
             demo.randomize_demo(study)
             export = demo.demo_export(study)
             if export is not None:
-                self.stdout.write(f"demo export for the statistician: {export.status}, /api/v1/exports/{export.id}/")
-            demo.demo_accounts(stdout=self.stdout, addr=addr)
-        var = settings.VAR_DIR
-        var.mkdir(parents=True, exist_ok=True)
+                accounts.write(f"demo export for the statistician: {export.status}, /api/v1/exports/{export.id}/\n")
+            demo.demo_accounts(stdout=_Lines(accounts), addr=addr)
         python = sys.executable
         children = {
             "web": [python, "manage.py", "runserver", addr, "--noreload"],
@@ -51,8 +61,12 @@ class Command(BaseCommand):
                 "--concurrency", "2", "--schedule", str(var / "celerybeat-schedule"),
             ],
         }
-        procs = {name: subprocess.Popen(cmd, cwd=settings.BASE_DIR) for name, cmd in children.items()}
-        self.stdout.write(f"eprp is up: http://{addr}/admin/  (Ctrl-C stops everything)")
+        procs = {}
+        for name, cmd in children.items():
+            out = (logs / f"{name}.log").open("a")
+            procs[name] = subprocess.Popen(cmd, cwd=settings.BASE_DIR, stdout=out, stderr=subprocess.STDOUT)
+        _wait_for_web(addr, procs["web"])
+        self.stdout.write(self.banner(addr, login.getvalue().strip(), logs, accounts.getvalue().rstrip()))
         stopping = False
 
         def stop(*_):
@@ -81,3 +95,57 @@ class Command(BaseCommand):
         self.stdout.write("eprp stopped")
         if exit_code:
             sys.exit(exit_code)
+
+    def banner(self, addr: str, login: str, logs, accounts: str = "") -> str:
+        """What a newcomer needs, printed last: the admin login and the three addresses."""
+        base = f"http://{addr}"
+        first = Participant.objects.filter(usubjid__startswith="TRUE-AD-").order_by("usubjid").first()
+        lines = [
+            "",
+            "eprp is up.",
+            f"  Admin console:  {base}/admin/" + (f"   ({login})" if login else ""),
+            f"  Web diary:      {base}/diary/   (patients open it from a texted link)",
+            f"  API schema:     {base}/api/schema/",
+        ]
+        if accounts:
+            lines += ["  " + line for line in accounts.splitlines()]
+        if first is not None:
+            lines.append(f"  Text the bot:   {sys.executable} manage.py sms_chat {first.usubjid}")
+        lines += [f"  Logs:           {logs}/ (web.log, worker.log, eprp.log)", "Ctrl-C stops everything."]
+        return "\n".join(lines)
+
+
+class _Lines:
+    """A stdout for code that writes lines without their newline (as a command's stdout adds it)."""
+
+    def __init__(self, out: io.StringIO):
+        self.out = out
+
+    def write(self, line: str) -> None:
+        self.out.write(line if line.endswith("\n") else line + "\n")
+
+
+@contextlib.contextmanager
+def _logging_to(path):
+    """Send the root logger to a file for a while (the simulation's task traces and warnings)."""
+    root = logging.getLogger()
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    saved = root.handlers[:]
+    root.handlers = [handler]
+    try:
+        yield
+    finally:
+        root.handlers = saved
+        handler.close()
+
+
+def _wait_for_web(addr: str, web, seconds: float = 30) -> None:
+    """Until the web server answers (so the banner comes after its start-up lines)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and web.poll() is None:
+        try:
+            urllib.request.urlopen(f"http://{addr}/health/", timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.3)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ from notifications.chatbot import (
     Context,
     OptIn,
     OptOut,
+    Outcome,
     RecordAnswers,
     ReportClearance,
     ReportRecurrence,
@@ -37,6 +38,7 @@ from notifications.chatbot import (
 )
 from notifications.chatbot.parsing import normalize
 
+PROGRAM = {"en": "Skin Diary", "es": "Diario de la piel"}  # the programme's name, translated
 RULES = parse_study_config((Path(__file__).resolve().parents[3] / "studies" / "true-ad.toml").read_text())
 CHICAGO = ZoneInfo("America/Chicago")
 MADRID = ZoneInfo("Europe/Madrid")
@@ -124,7 +126,7 @@ class Move:
 
 
 def data_effects(result: Result) -> list:
-    return [e for e in result.effects if not isinstance(e, UnknownInput | AnswerRefused)]
+    return [e for e in result.effects if not isinstance(e, UnknownInput | AnswerRefused | Outcome)]
 
 
 def run(world: World, steps) -> World:
@@ -178,7 +180,7 @@ ONE_BY_ONE_EN = [
 ]
 
 ONE_BY_ONE_ES = [
-    (Prompt("diary"), ("Skin Diary", "mar 4 mar", "picazón"), []),
+    (Prompt("diary"), ("Diario de la piel", "mar 4 mar", "picazón"), []),
     (
         "siete",
         ("Picazón 7 guardada", "1/8 En las últimas 24 horas, mi sueño fue inquieto.", "1 Nada", "5 Muchísimo"),
@@ -241,15 +243,6 @@ UNPROMPTED_START = [
     ("3 2 4 1 5 3 2 2", "Thank you", [promis(3, 2, 4, 1, 5, 3, 2, 2)]),
 ]
 
-NUMBER_AFTER_THANKS_CORRECTS_ITCH = [
-    ("8", "1/8", [itch(8)]),
-    ("3 2 4 1 5 3 2 2", "itch 8", [promis(3, 2, 4, 1, 5, 3, 2, 2)]),
-    ("6", ("Changed", "itch is now 6", "Tue 4 Mar"), [itch(6)]),
-    ("5", ("Changed", "now 5"), [itch(5)]),  # still right after a thank-you
-    ("12", "0 (No itch) to 10 (Worst itch imaginable)", []),  # never stored
-    ("4", "now 4", [itch(4)]),
-]
-
 CHANGE_RESTARTS = [
     ("8", "1/8", [itch(8)]),
     ("3 2 4 1 5 3 2 2", "Thank you", [promis(3, 2, 4, 1, 5, 3, 2, 2)]),
@@ -301,8 +294,8 @@ GARBAGE_THEN_HELP = [
     (Prompt("diary"), "Tue 4 Mar", []),
     ("blah", "0 (No itch) to 10 (Worst itch imaginable)", []),
     ("7 or 8", "from 0 (No itch) to 10", []),
-    ("5-6", ("could not read", "CHANGE", "Lakeside Dermatology Research", "+13125550101"), []),
-    ("6", "Itch 6 saved", [itch(6)]),  # the conversation ended; a fresh number starts it again
+    ("5-6", ("could not read", "Reply with a number", "Lakeside Dermatology Research", "+13125550101"), []),
+    ("6", "Itch 6 saved", [itch(6)]),  # the conversation paused; a fresh number goes on
 ]
 
 OUT_OF_RANGE_ITCH = [
@@ -325,38 +318,38 @@ GARBAGE_IN_SPANISH = [
 H12_ALONE = [
     Move({"h12_open": True, "diary_date": None}),
     # The 12-hour question asks for the hours since the first application, not the daily 24.
-    (Prompt("h12"), ("Skin Diary", "one extra question", "how bad was your itch", "in the past 12 hours"), []),
-    ("4", "12-hour itch score 4", [h12(4)]),
+    (Prompt("h12"), ("Skin Diary:", "how bad was your itch", "in the past 12 hours"), []),
+    ("4", "12-hour itch 4 saved", [h12(4)]),
     (Prompt("h12"), "", []),  # done: nothing more to ask
 ]
 
 H12_OUT_OF_RANGE = [
     Move({"h12_open": True, "diary_date": None}),
-    (Prompt("h12"), "one extra question", []),
+    (Prompt("h12"), "Skin Diary:", []),
     ("eleven", "0 (No itch) to 10", []),
     ("11", "not on the scale", []),
-    ("3", "12-hour itch score 3", [h12(3)]),
+    ("3", "12-hour itch 3 saved", [h12(3)]),
 ]
 
 H12_INTERRUPTS_DIARY = [
     (Prompt("diary"), "Tue 4 Mar", []),
     ("6", "1/8", [itch(6)]),
     Move({"h12_open": True}),
-    (Prompt("h12"), "one extra question", []),
-    ("5", ("12-hour itch score 5", "1/8 In the past 24 hours, my sleep was restless"), [h12(5)]),
+    (Prompt("h12"), "Skin Diary:", []),
+    ("5", ("12-hour itch 5 saved", "1/8 In the past 24 hours, my sleep was restless"), [h12(5)]),
     ("3", "2/8", [promis(3)]),
 ]
 
 H12_BEFORE_DIARY_PROMPT = [
     Move({"h12_open": True}),
-    (Prompt("h12"), "one extra question", []),
-    ("2", "12-hour itch score 2", [h12(2)]),
+    (Prompt("h12"), "Skin Diary:", []),
+    ("2", "12-hour itch 2 saved", [h12(2)]),
     ("6", "Itch 6 saved", [itch(6)]),  # the next number is tonight's diary
 ]
 
 H12_UNPROMPTED_WHEN_DIARY_CLOSED = [
     Move({"h12_open": True, "diary_date": None}),
-    ("3", "12-hour itch score 3", [h12(3)]),
+    ("3", "12-hour itch 3 saved", [h12(3)]),
     ("3", "opens tomorrow at 5:00 PM", []),
 ]
 
@@ -436,10 +429,10 @@ YES_OPTS_IN_ONLY_WHEN_OPTED_OUT = [
 ]
 
 SPANISH_OPT_OUT_AND_BACK = [
-    ("¡Alto!", ("Skin Diary", "no recibirá más mensajes", "START"), [OptOut()]),
+    ("¡Alto!", ("Diario de la piel", "no recibirá más mensajes", "START"), [OptOut()]),
     ("7", "", []),
-    ("AYUDA", ("Skin Diary", "+34915550301", "tarifas"), []),
-    ("sí", ("Skin Diary", "tarifas", "STOP"), [OptIn()]),
+    ("AYUDA", ("Diario de la piel", "+34915550301", "tarifas"), []),
+    ("sí", ("Diario de la piel", "tarifas", "STOP"), [OptIn()]),
 ]
 
 LINKS = [
@@ -461,14 +454,13 @@ REMINDER_RESUMES = [
     ("1", "2/8", [promis(1)]),
     ("4 5", "Please reply with one number", []),
     ("?", "Please reply with one number", []),
-    ("!!", "CHANGE to start again", []),
-    ("2", ("already saved", "CHANGE"), []),  # no question pending: not stored anywhere
-    (Prompt("reminder"), ("not finished", "2/8"), []),
+    ("!!", "Reply with a number when ready", []),
+    (Prompt("reminder"), ("7 of 8 sleep questions left: 2/8", "2/8"), []),
     ("2", "3/8", [promis(1, 2)]),
 ]
 
 REMINDER_WHEN_NOTHING_ANSWERED = [
-    (Prompt("reminder"), ("Reminder", "Tue 4 Mar", "3:00 AM", "how bad was your itch"), []),
+    (Prompt("reminder"), ("Reminder, Tue 4 Mar until 3:00 AM:", "how bad was your itch"), []),
     ("3", "1/8", [itch(3)]),
     ("5 5 5 5 5 5 5 5", "Thank you", [promis(5, 5, 5, 5, 5, 5, 5, 5)]),
     (Prompt("reminder"), "", []),  # done: the reminder is not sent
@@ -490,7 +482,7 @@ COMPLETED_SPANISH = [
 AUTO_RESPONDER_IS_NOT_ANSWERED_FOREVER = [
     ("I'm driving, I'll get back to you", "did not understand", []),
     ("I'm driving, I'll get back to you", "did not understand", []),
-    ("I'm driving, I'll get back to you", "did not understand", []),
+    ("I'm driving, I'll get back to you", ("did not understand", "For help call", "until your next diary"), []),
     ("I'm driving, I'll get back to you", "", []),
     ("I'm driving, I'll get back to you", "", []),
     ("HELP", "Msg & data rates may apply", []),
@@ -505,7 +497,6 @@ TRANSCRIPTS = {
     "all_at_once_out_of_range": ("en", ALL_AT_ONCE_OUT_OF_RANGE),
     "partial_then_silence": ("en", PARTIAL_THEN_SILENCE),
     "unprompted_start": ("en", UNPROMPTED_START),
-    "number_after_thanks_corrects_itch": ("en", NUMBER_AFTER_THANKS_CORRECTS_ITCH),
     "change_restarts": ("en", CHANGE_RESTARTS),
     "undo_in_spanish": ("es", UNDO_IN_SPANISH),
     "undo_midway": ("en", UNDO_MIDWAY),
@@ -609,11 +600,11 @@ def test_every_opt_out_keyword_opts_out_with_one_confirmation(language, text):
     world.prompt("diary")
     first = world.send(text)
     assert first.effects == [OptOut()]
-    assert "Skin Diary" in first.reply and "START" in first.reply
+    assert PROGRAM[language] in first.reply and "START" in first.reply
     assert ("no more messages" if language == "en" else "no recibirá más mensajes") in first.reply
     assert world.state["q"] is None
     second = world.send(text)
-    assert (second.reply, second.effects) == ("", [])
+    assert (second.reply, second.effects) == ("", [Outcome("no_reply:opted_out")])
 
 
 @pytest.mark.parametrize("text", NOT_REVOCATIONS)
@@ -626,7 +617,7 @@ def test_sentences_that_merely_contain_stop_words_are_not_opt_outs(text):
 def test_every_opt_in_keyword_opts_back_in(language, text):
     result = handle({}, text, make_ctx(language, opted_out=True))
     assert result.effects == [OptIn()]
-    assert "Skin Diary" in result.reply and "STOP" in result.reply
+    assert PROGRAM[language] in result.reply and "STOP" in result.reply
     assert ("Msg & data rates may apply" if language == "en" else "tarifas") in result.reply
 
 
@@ -636,10 +627,10 @@ def test_every_opt_in_keyword_opts_back_in(language, text):
 def test_help_gives_program_site_frequency_rates_and_stop(language, opted_out, text):
     ctx = make_ctx(language, opted_out=opted_out)
     result = handle({}, text, ctx)
-    assert result.effects == []
-    for piece in ("Skin Diary", ctx.site_name, ctx.site_phone, ctx.site_hours, "1-2", "STOP"):
+    assert result.effects == [Outcome("keyword")]
+    for piece in (PROGRAM[language], ctx.site_name, ctx.site_phone, ctx.site_hours, "1-2", "STOP"):
         assert piece in result.reply
-    assert ("Msg & data rates may apply" if language == "en" else "Pueden aplicarse tarifas") in result.reply
+    assert ("Msg & data rates may apply" if language == "en" else "pueden aplicarse tarifas") in result.reply
 
 
 def test_help_keeps_a_diary_in_progress():
@@ -678,7 +669,7 @@ def test_keywords_win_over_a_pending_question():
 def test_lesion_checkin_asks_for_flare_or_clear(language):
     result = start("lesion_checkin", make_ctx(language, phase="long_term"))
     assert "FLARE" in result.reply or "BROTE" in result.reply
-    assert "Skin Diary" in result.reply
+    assert PROGRAM[language] in result.reply
 
 
 def test_treatment_prompts_name_the_study_cream_and_the_date():
@@ -704,7 +695,7 @@ def test_visit_reminder_needs_a_date():
 @pytest.mark.parametrize("language", ["en", "es"])
 def test_optin_confirmation_has_the_ctia_pieces(language):
     reply = start("optin_confirmation", make_ctx(language)).reply
-    assert "Skin Diary" in reply and "1-2" in reply and "HELP" in reply or "AYUDA" in reply
+    assert PROGRAM[language] in reply and "1-2" in reply and "HELP" in reply or "AYUDA" in reply
     assert "STOP" in reply
 
 
@@ -786,10 +777,9 @@ SAMPLES = {
     "hours": " (Mon-Fri 8am-5pm)", "link": "https://eprp.test/d/x", "when": "today at 5:00 PM", "date": "Tue 4 Mar",
     "until": "Fri 7 Mar", "closes": "3:00 AM", "itch": 7, "sleep": "3 2 4 1 5 3 2 2", "n": 8, "k": 1, "max": 5,
     "lo": 0, "hi": 10, "low": "No itch", "high": "Worst itch imaginable", "question": "Q?", "text": "Q?",
-    "options": "1 Never, 2 Rarely, 3 Sometimes, 4 Often, 5 Always", "code": "123456",
+    "options": "1 Never, 2 Rarely, 3 Sometimes, 4 Often, 5 Always", "code": "123456", "left": 7,
+    "old": 6, "new": 4,
 }  # fmt: skip
-# Texts that embed a question from the study configuration may take two segments.
-LONG_BY_DESIGN = {"diary_prompt", "reminder", "h12_prompt", "promis_question", "promis_reask", "itch_saved"}
 
 
 def every_reply(language: str) -> list[str]:
@@ -830,11 +820,72 @@ def test_english_texts_are_gsm7():
         assert texts.is_gsm7(reply), [c for c in reply if not texts.is_gsm7(c)]
 
 
-def test_english_fixed_texts_fit_one_segment():
-    for key, template in texts.CATALOG["en"].items():
-        if key not in LONG_BY_DESIGN:
-            rendered = template.format(**SAMPLES)
-            assert texts.gsm7_length(rendered) <= 160, (key, len(rendered))
+def worst_case(language: str) -> dict:
+    """The longest value each placeholder takes in this study, in the language."""
+    # An English text names the site as configured; a site name outside GSM-7 (an accent)
+    # would make it UCS-2, so English is held to the GSM-7 names.
+    sites = [s for s in RULES.sites if language != "en" or texts.is_gsm7(s.name + s.phone + s.hours)]
+    days = [date(2025, 1, 1) + timedelta(days=n) for n in range(366)]
+    now = datetime(2025, 3, 4, 9, 0)
+    whens = [dates.sms_when(datetime.combine(d, datetime.min.time()).replace(hour=h, minute=m), now.date(), language)
+             for d in days[58:70] for h in (0, 12, 23) for m in (0, 30)]
+    promis_items = RULES.instrument(P).items
+    options = [", ".join(f"{n} {it.label_of(n, language)}" for n in it.choices) for it in promis_items]
+    longest = lambda values: max(values, key=lambda v: (texts.segments(str(v)), len(str(v))))  # noqa: E731
+    return {
+        "program": texts.program_name(RULES.program_name, language),
+        "site": longest(s.name for s in sites), "phone": longest(s.phone for s in sites),
+        "hours": " (" + longest(s.hours for s in sites) + ")", "link": "https://eprp.example.org/d/" + "x" * 43,
+        "when": longest(whens), "date": longest(dates.sms_date(d, language) for d in days),
+        "until": longest(dates.sms_date(d, language) for d in days),
+        "closes": longest(dates.format_time(time(h, m), language) for h in range(24) for m in (0, 30)),
+        "itch": 10, "old": 10, "new": 10, "sleep": "5 5 5 5 5 5 5 5", "n": 8, "k": 8, "left": 8, "max": 5,
+        "lo": 0, "hi": 10, "low": RULES.instrument(ITCH_CODE).items[0].anchor_low[language],
+        "high": RULES.instrument(ITCH_CODE).items[0].anchor_high[language],
+        "options": longest(options), "code": "123456",
+        "question": "", "text": "",  # the study's own questions: see below
+    }
+
+
+def fits(language: str, text: str, question: str = "") -> bool:
+    allowed = 1 if language == "en" or texts.is_gsm7(text) else 2
+    return texts.segments(text) <= max(allowed, texts.segments(question) if question else 0)
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_every_catalogue_text_fits_its_segments_with_the_longest_parameters(language):
+    """English: one GSM-7 segment. Spanish: two UCS-2 segments, or one where it stays GSM-7.
+
+    The texts around a study question (diary prompt, reminder, H12, sleep items) are
+    rendered by the bot itself with this study's real questions: the words around a
+    question never add a segment, and a validated question longer than the budget is
+    sent whole in its own segments (the Spanish itch question is 149 characters).
+    """
+    values = worst_case(language)
+    for key, template in texts.CATALOG[language].items():
+        if "{question}" in template or "{text}" in template:
+            continue
+        rendered = template.format(**values)
+        assert fits(language, rendered), (key, texts.segments(rendered), rendered)
+    for reply in texts.UNKNOWN_SENDER.values():  # English and Spanish together: UCS-2, two segments
+        assert fits("es", reply), reply
+    for reply in every_reply(language):
+        questions = [it.question(language, tp) for it in RULES.instrument(ITCH_CODE).items for tp in ("DAILY", "H12")]
+        embedded = [q for q in questions if q in reply]
+        assert fits(language, reply, embedded[0] if embedded else ""), (texts.segments(reply), reply)
+
+
+@pytest.mark.parametrize(
+    "text, count",
+    [
+        ("a" * 160, 1), ("a" * 161, 2), ("a" * 306, 2), ("a" * 307, 3),
+        ("[" * 80, 1), ("[" + "a" * 159, 2),  # an extension character counts two
+        ("á" * 70, 1), ("á" * 71, 2), ("á" * 134, 2), ("á" * 135, 3),  # UCS-2: 70, then 67 a segment
+        ("😀" * 35, 1), ("😀" * 36, 2),  # an emoji is two UTF-16 units
+    ],
+)
+def test_segments_are_counted_the_way_twilio_counts_them(text, count):
+    assert texts.segments(text) == count
 
 
 def test_both_catalogs_have_the_same_texts_and_placeholders():

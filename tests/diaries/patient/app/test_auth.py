@@ -68,7 +68,7 @@ def test_sign_in_with_a_texted_code(alice):
 def test_spanish_participants_get_the_code_in_spanish(bob):
     ask_code(APIClient(), "+48601555012")
     body = OutboundMessage.objects.get(participant=bob).body
-    assert "es su código para entrar en la aplicación Skin Diary" in body
+    assert "es su código para entrar en la aplicación Diario de la piel" in body
 
 
 def test_the_reply_never_reveals_whether_a_number_is_enrolled(alice):

@@ -141,7 +141,7 @@ def test_outside_the_window_says_when_the_next_one_opens(alice, client):
         open_diary(client, alice)
         home = text(client.get("/diary/"))
         assert "The diary is closed right now." in home
-        assert "The next diary opens at Tuesday, March 10, 2026 at 5:00 PM." in home
+        assert "The next diary opens on Tuesday, March 10, 2026 at 5:00 PM." in home
         assert "Times are Chicago time." in home
         assert client.get("/diary/today/1/")["Location"] == "/diary/today/"
         assert client.post("/diary/today/1/", {"answer": 5})["Location"] == "/diary/today/"
@@ -157,7 +157,7 @@ def test_a_diary_sent_after_the_window_closed_is_refused_and_logged(alice, clien
         refused = client.post("/diary/today/submit/")
     assert refused.status_code == 409
     assert "Your answers were not saved" in text(refused)
-    assert "The next diary opens at Wednesday, March 11, 2026 at 5:00 PM." in text(refused)
+    assert "The next diary opens on Wednesday, March 11, 2026 at 5:00 PM." in text(refused)
     assert not DiaryRecord.objects.exists()
     event = AuditEvent.objects.get(action="diary.refused")
     assert event.after["channel"] == "web" and event.actor == "participant:TRUE-AD-101-0001"
@@ -185,10 +185,11 @@ def test_h12_before_and_after_its_window(alice, client):
     with travel(2026, 3, 8, 18, 0):
         open_diary(client, alice)
         home = text(client.get("/diary/"))
-        assert "The 12-hour question opens at Sunday, March 8, 2026 at 8:00 PM." in home
+        assert "The 12-hour question opens on Sunday, March 8, 2026 at 8:00 PM." in home
         assert client.get("/diary/12h/1/")["Location"] == "/diary/12h/"
     with travel(2026, 3, 9, 0, 30):
-        assert "The 12-hour question is closed." in text(client.get("/diary/"))
+        home = text(client.get("/diary/"))
+        assert "12-hour" not in home  # its time has passed: no longer offered
         assert client.post("/diary/12h/1/", {"answer": 4})["Location"] == "/diary/12h/"
     assert not DiaryRecord.objects.filter(timepoint="H12").exists()
 
@@ -487,3 +488,10 @@ def test_a_new_link_is_issued_per_request_and_stays_valid_for_a_day(alice):
     with travel(2026, 3, 11, 19, 1), pytest.raises(links.ExpiredLink):
         links.verify(urlparse(first).path.split("/")[3])
     assert made + timedelta(seconds=links.max_age()) == datetime(2026, 3, 11, 19, 0, tzinfo=CHICAGO)
+
+
+def test_the_site_phone_is_a_tappable_link(alice, client):
+    with travel(2026, 3, 10, 20, 0):
+        open_diary(client, alice)
+        body = client.get("/diary/").content.decode()
+    assert '<a href="tel:+13125550101">+13125550101</a>' in body
