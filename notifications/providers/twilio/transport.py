@@ -37,9 +37,10 @@ class TwilioTransport(Transport):
         if pacing.is_paused():
             raise TransportError("sender paused: carriers refused every recent message", code="paused",
                                  retryable=True, reason=PAUSED_REASON)
+        messages = self.client.messages  # the SDK loads its API modules on first use: before our turn, not in it
         pacing.wait_for_turn()
         try:
-            message = self.client.messages.create(**params)
+            message = messages.create(**params)
         except TwilioRestException as exc:
             code = str(exc.code or exc.status)
             policy = errors.policy_of(code, http_status=exc.status)

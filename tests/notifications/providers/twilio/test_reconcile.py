@@ -11,23 +11,12 @@ from notifications import outbox, tasks
 from notifications.models import DeliveryStatus, InboundMessage, OutboundMessage, ReconciledText
 from notifications.providers.twilio import reconcile
 from tests.conftest import CHICAGO
-from tests.fake_twilio import FakeTwilio, inbound_params, signed_post
+from tests.fake_twilio import inbound_params, signed_post
+from tests.notifications.providers.twilio.conftest import TOKEN
 
 pytestmark = pytest.mark.django_db
-ACCOUNT = "AC" + "a" * 32
-TOKEN = "fake-token"
+
 PROMIS = "3 2 4 1 5 3 2 2"
-
-
-@pytest.fixture
-def twilio(settings):
-    settings.SMS_BACKEND = "twilio"
-    settings.TWILIO_ACCOUNT_SID = ACCOUNT
-    settings.TWILIO_AUTH_TOKEN = TOKEN
-    settings.TWILIO_MESSAGING_SERVICE_SID = "MG" + "b" * 32
-    with FakeTwilio(TOKEN, ACCOUNT) as fake:
-        settings.TWILIO_API_BASE = fake.base_url
-        yield fake
 
 
 def at(hour, minute, day=10):

@@ -14,27 +14,12 @@ from notifications.models import DeliveryStatus, InboundMessage, OutboundMessage
 from notifications.providers.twilio import errors, pacing
 from notifications.scheduling import dispatch
 from tests.conftest import CHICAGO, enroll
-from tests.fake_twilio import FakeTwilio, inbound_params, signed_post
+from tests.fake_twilio import inbound_params, signed_post
+from tests.notifications.providers.twilio.conftest import TOKEN
 
 pytestmark = pytest.mark.django_db
-ACCOUNT = "AC" + "a" * 32
-TOKEN = "fake-token"
+
 INBOUND = "/sms/twilio/inbound/"
-
-
-@pytest.fixture
-def twilio(settings):
-    settings.SMS_BACKEND = "twilio"
-    settings.TWILIO_ACCOUNT_SID = ACCOUNT
-    settings.TWILIO_AUTH_TOKEN = TOKEN
-    settings.TWILIO_MESSAGING_SERVICE_SID = "MG" + "b" * 32
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                                   "LOCATION": "twilio-behaviour"}}
-    pacing.resume()
-    with FakeTwilio(TOKEN, ACCOUNT) as fake:
-        settings.TWILIO_API_BASE = fake.base_url
-        yield fake
-    pacing.resume()
 
 
 def sent(participant, body="Diary time"):
