@@ -1,5 +1,6 @@
 """Reconciliation: the texts and statuses our webhooks missed, read back from Twilio's message log."""
 
+import threading
 from datetime import datetime, timedelta
 
 import pytest
@@ -8,6 +9,7 @@ from django.core.management import call_command
 
 from diaries.models import DiaryRecord
 from notifications import outbox, tasks
+from notifications.inbound import Inbound, receive_sms
 from notifications.models import DeliveryStatus, InboundMessage, OutboundMessage, ReconciledText
 from notifications.providers.twilio import reconcile
 from tests.conftest import CHICAGO
@@ -116,3 +118,34 @@ def test_the_command_and_the_hourly_task(twilio, alice, capsys):
     with time_machine.travel(at(22, 40), tick=False):
         assert tasks.reconcile_sms() == 0  # already done
     assert (at(22, 30) - timedelta(hours=2)) < at(21, 50)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_reconciling_while_the_same_texts_arrive_by_webhook_records_each_once(twilio, alice):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks serialise only on PostgreSQL; SQLite serialises whole transactions (CI runs this)")
+    texts = [twilio.add_inbound(sender=alice.phone, body=f"itch {i}", at=at(21, 40 + i)) for i in range(5)]
+    barrier = threading.Barrier(2)
+
+    def webhooks():
+        barrier.wait()
+        try:
+            for message in texts:
+                receive_sms(inbound=Inbound.received(message_sid=message["sid"], sender=alice.phone,
+                                                     body=message["body"], num_media=0), now=at(21, 46))
+        finally:
+            connection.close()
+
+    live = threading.Thread(target=webhooks)
+    live.start()
+    barrier.wait()
+    result = reconcile.reconcile_sms(since=at(21, 0), now=at(22, 30))
+    live.join(30)
+    assert result.texts_reconciled + result.texts_known == 5
+    assert InboundMessage.objects.count() == 5
+    assert ReconciledText.objects.count() == result.texts_reconciled
+    assert all(r.inbound.received_at == at(21, 40 + int(r.inbound.body[-1])) for r in ReconciledText.objects.all())
+    assert DiaryRecord.objects.current().filter(instrument="ITCH_NRS").count() == 1  # one itch for the evening
