@@ -229,6 +229,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "dispatch-due-prompts": {"task": "notifications.tasks.dispatch_due_prompts", "schedule": 60.0},
     "plan-prompts": {"task": "notifications.tasks.plan_prompts", "schedule": 6 * 3600.0},
     "alert-missed-diaries": {"task": "notifications.tasks.alert_missed_diaries", "schedule": 3600.0},
+    # Texts whose webhook failed (our outage, a deploy) are only in Twilio's message log.
+    "reconcile-sms": {"task": "notifications.tasks.reconcile_sms", "schedule": 3600.0},
 }
 # Celery's Django fixup closes the DB connection after every task unless this is
 # set: measured about 120 tasks/s without it against about 1,000/s with it.
@@ -250,6 +252,16 @@ TWILIO_MESSAGING_SERVICE_SID = os.environ.get("TWILIO_MESSAGING_SERVICE_SID", ""
 TWILIO_FROM_NUMBER = os.environ.get("TWILIO_FROM_NUMBER", "")
 # Only for tests and load benchmarks: send the SDK's API calls to a local fake Twilio server.
 TWILIO_API_BASE = os.environ.get("TWILIO_API_BASE", "")
+# Messages a second per sender (Messaging Service or number), enforced across every worker
+# (notifications/providers/twilio/pacing.py): a US long code sends 1 segment/s; a 10DLC
+# campaign 12 to 225 by trust score; a short code about 100. 0: no pacing here.
+SMS_MAX_PER_SECOND = _whole_number("SMS_MAX_PER_SECOND", 1)
+# Where the senders' counters live: the broker's Redis; in the embedded shape, in the process.
+SMS_PACING_REDIS_URL = os.environ.get("SMS_PACING_REDIS_URL", "") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+)
+# Reconciliation with Twilio's message log (hourly): how far back each run looks.
+SMS_RECONCILE_HOURS = _whole_number("SMS_RECONCILE_HOURS", 3, minimum=1)
 
 EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",

@@ -70,6 +70,21 @@ OUTCOME_WORDS = {
 }
 
 
+class ReconciledText(models.Model):
+    """A text whose webhook never reached us, found later in Twilio's message log and handled then.
+
+    Its InboundMessage (append-only) was written with received_at = Twilio's DateSent, so
+    the diary window was that of the moment the patient sent it.
+    """
+
+    inbound = models.OneToOneField(InboundMessage, on_delete=models.PROTECT, related_name="reconciled")
+    found_at = models.DateTimeField()
+    replied = models.BooleanField(default=False, help_text="The reply was texted (only while still relevant)")
+
+    def __str__(self):
+        return f"reconciled {self.inbound_id}"
+
+
 class OutboundStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     SENDING = "sending", "Sending"
@@ -78,6 +93,7 @@ class OutboundStatus(models.TextChoices):
     UNDELIVERED = "undelivered", "Undelivered"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled (opted out or withdrawn before sending)"
+    EXPIRED = "expired", "Expired (its window closed before it could be delivered)"
 
 
 # Status callbacks only move a message forward; Twilio may deliver them out of order.
@@ -89,6 +105,7 @@ STATUS_RANK = {
     OutboundStatus.UNDELIVERED: 3,
     OutboundStatus.FAILED: 3,
     OutboundStatus.CANCELLED: 3,
+    OutboundStatus.EXPIRED: 3,
 }
 
 
@@ -107,6 +124,9 @@ class OutboundMessage(models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Never delivered after this (a prompt's window closing; at most 10 h): sent with Twilio's
+    # ValidityPeriod, and the earliest deadline goes first.
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -114,6 +134,25 @@ class OutboundMessage(models.Model):
 
     def __str__(self):
         return f"out {self.kind} {self.status}"
+
+
+class DeliveryStatus(models.Model):
+    """Each status Twilio reported for a message, once: callbacks repeat and arrive in any order."""
+
+    message = models.ForeignKey(OutboundMessage, on_delete=models.PROTECT, related_name="delivery_statuses")
+    provider_sid = models.CharField(max_length=64)
+    status = models.CharField(max_length=12)
+    error_code = models.CharField(max_length=20, blank=True)
+    received_at = models.DateTimeField()
+    reconciled = models.BooleanField(default=False, help_text="Found in Twilio's message log, not by callback")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider_sid", "status"], name="one_delivery_status_per_sid"),
+        ]
+
+    def __str__(self):
+        return f"{self.provider_sid} {self.status}"
 
 
 class PromptKind(models.TextChoices):

@@ -9,11 +9,12 @@ and fails the ones a dead worker left in sending.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import random
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, CharField, F, Value, When
 from django.urls import reverse
 from django.utils import timezone
@@ -22,13 +23,16 @@ from diaries import alerts, participants
 from diaries.models import AlertKind, Participant, Phase
 from diaries.patient.web import links
 from notifications.chatbot import texts
-from notifications.providers import BAD_NUMBER, OPTED_OUT, Outgoing, Sent, TransportError, send_all
+from notifications.providers import BAD_NUMBER, OPTED_OUT, SENDER_PROBLEM, Outgoing, Sent, TransportError, send_all
 
-from .models import STATUS_RANK, OutboundMessage, OutboundStatus
+from .models import STATUS_RANK, DeliveryStatus, OutboundMessage, OutboundStatus
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+# Nothing waits at the provider longer than this (Twilio's ValidityPeriod tops out at 10 h).
+MAX_VALIDITY = timedelta(hours=10)
+EXPIRED_UNSENT = "Not sent: its window closed before it could leave (the sender's queue was too long)."
 # Our own code for a message whose worker died while handing it over (outcome unknown).
 STRANDED = "stranded"
 
@@ -101,7 +105,8 @@ def send_messages(message_ids, *, transport=None) -> dict:
             OutboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("participant__site")
             .filter(pk__in=list(message_ids), status=OutboundStatus.QUEUED)
-            .order_by("created_at", "pk")  # oldest first, as queued
+            # Earliest deadline first (the prompt whose window closes soonest), then oldest first.
+            .order_by(F("expires_at").asc(nulls_last=True), "created_at", "pk")
         )
         OutboundMessage.objects.filter(pk__in=[m.pk for m in claimed]).update(
             status=OutboundStatus.SENDING, attempts=F("attempts") + 1, updated_at=now
@@ -114,8 +119,14 @@ def send_messages(message_ids, *, transport=None) -> dict:
             _set_status(message, OutboundStatus.CANCELLED, error_message="opted out or withdrawn before sending")
             results[message.pk] = OutboundStatus.CANCELLED
             continue
+        valid_for = seconds_left(message, now)
+        if valid_for <= 0:
+            _set_status(message, OutboundStatus.EXPIRED, error_message=EXPIRED_UNSENT)
+            results[message.pk] = OutboundStatus.EXPIRED
+            continue
         try:
-            outgoing.append(Outgoing(message.participant.phone, message.body, status_callback_url(message)))
+            outgoing.append(Outgoing(message.participant.phone, message.body, status_callback_url(message),
+                                     valid_for=valid_for))
         except Exception as exc:
             # E.g. a phone number that no longer decrypts: this one fails, never handed over; the chunk goes on.
             log.exception("message %s could not be prepared", message.pk)
@@ -140,6 +151,17 @@ def send_messages(message_ids, *, transport=None) -> dict:
     if sids:
         _record_sent(sids)
     return results
+
+
+def seconds_left(message: OutboundMessage, now: datetime) -> int:
+    """Seconds the provider may still deliver this message in: to its deadline, at most 10 h from now."""
+    deadline = min(message.expires_at or now + MAX_VALIDITY, now + MAX_VALIDITY)
+    return int((deadline - now).total_seconds())
+
+
+def retry_delay(retries: int) -> float:
+    """Backoff with jitter: 30 s, 60 s, 120 s, ... each 0.5 to 1.5 times, so retries of one burst spread out."""
+    return 30 * 2**retries * random.uniform(0.5, 1.5)
 
 
 def _record_sent(sids: dict) -> None:
@@ -174,41 +196,63 @@ def _set_status(message: OutboundMessage, status: str, *, code: str = "", error_
 
 
 def _send_failed(message: OutboundMessage, exc) -> str:
+    # The plain reason (the provider's policy) is what the participant page shows.
+    reason = getattr(exc, "reason", "") or str(exc)
     if exc.problem is not None:
-        _set_status(message, OutboundStatus.FAILED, code=exc.code,
-                    error_message="recipient opted out" if exc.problem == OPTED_OUT else str(exc))
-        _act_on(exc.problem, message.participant, exc.code)
+        _set_status(message, OutboundStatus.FAILED, code=exc.code, error_message=reason)
+        _act_on(exc.problem, message.participant, exc.code, reason=reason)
         return OutboundStatus.FAILED
     if exc.retryable and message.attempts < MAX_ATTEMPTS:
         # Back to queued: the retry claims it again like any other queued message.
-        _set_status(message, OutboundStatus.QUEUED, code=exc.code, error_message=str(exc))
+        _set_status(message, OutboundStatus.QUEUED, code=exc.code, error_message=reason)
         return "retry"
-    _set_status(message, OutboundStatus.FAILED, code=exc.code, error_message=str(exc))
+    _set_status(message, OutboundStatus.FAILED, code=exc.code, error_message=reason)
     return OutboundStatus.FAILED
 
 
-def _act_on(problem: str, participant: Participant, code: str) -> None:
-    """What a failed message tells about the participant: opted out with the carrier, or a bad number."""
+def _act_on(problem: str, participant: Participant, code: str, *, reason: str = "") -> None:
+    """What a failed message tells: opted out with the carrier, a bad number, or a refused sender.
+
+    A bad number alerts the site once per participant and number; a refused sender (the
+    carrier filters our texts, the number is unregistered) is the operator's, once per
+    cause for the whole study, not once per patient.
+    """
     provider = settings.SMS_BACKEND
     if problem == OPTED_OUT:
         participants.record_sms_consent(participant=participant, opted_in=False, actor=f"system:{provider}",
                                         source=f"{provider}:{code}")
     elif problem == BAD_NUMBER:
         alerts.raise_alert(participant=participant, kind=AlertKind.UNDELIVERABLE,
-                           key=f"number:{code}:{participant.phone_hash[:16]}",
-                           detail=f"SMS provider error {code}: check the number.")
+                           key=f"number:{participant.phone_hash[:16]}",
+                           detail=reason or f"SMS provider error {code}: check the number.")
+    elif problem == SENDER_PROBLEM:
+        alerts.raise_alert(study=participant.study, kind=AlertKind.UNDELIVERABLE, key=f"sender:{provider}:{code}",
+                           detail=f"For the study's operator: {reason or f'SMS provider error {code}.'}")
 
 
-def record_delivery_status(*, message_id, status: str, error_code: str = "", problem: str | None = None) -> bool:
+def record_delivery_status(*, message_id, status: str, error_code: str = "", problem: str | None = None,
+                           reason: str = "", provider_sid: str = "", reconciled: bool = False,
+                           now: datetime | None = None) -> bool:
     """A status callback: moves the message forward only (callbacks arrive out of order).
 
-    One exception: a message failed as stranded (its worker died mid-call) takes what
-    the provider reports from "sent" on, since the provider knows whether it left.
-    `problem`: what the provider's error code means (providers.OPTED_OUT, BAD_NUMBER).
+    Each (provider SID, status) is recorded once: a repeated callback changes nothing.
+    One exception to forward only: a message failed as stranded (its worker died
+    mid-call) takes what the provider reports from "sent" on, since the provider knows
+    whether it left. A failure after the message's deadline is shown as expired.
+    `problem`: what the provider's error code means (providers.OPTED_OUT, BAD_NUMBER,
+    SENDER_PROBLEM); `reason`: the same in plain words, for the participant page.
     """
+    now = now or timezone.now()
     message = OutboundMessage.objects.select_related("participant").filter(pk=message_id).first()
     if message is None or status not in STATUS_RANK:
         return False
+    if not _first_report(message, provider_sid or message.provider_sid, status, error_code, now, reconciled):
+        return False
+    failed = status in (OutboundStatus.FAILED, OutboundStatus.UNDELIVERED)
+    if failed and message.expires_at is not None and now >= message.expires_at and problem is None:
+        status, reason = OutboundStatus.EXPIRED, reason_expired(message)
+    if problem == OPTED_OUT and _older_than_opt_in(message):
+        problem = None  # it failed before the patient opted in again: that STOP is over
     # Only Twilio's word that it took the message (sent or later): a "queued" or "sending"
     # callback must not put it back in our queue, or the sweeper would send it again.
     stranded = (message.status == OutboundStatus.FAILED and message.error_code == STRANDED
@@ -216,11 +260,38 @@ def record_delivery_status(*, message_id, status: str, error_code: str = "", pro
     if STATUS_RANK[status] <= STATUS_RANK[message.status] and status != message.status and not stranded:
         return False
     updated = OutboundMessage.objects.filter(pk=message.pk, status=message.status).update(
-        status=status, error_code=(error_code or message.error_code)[:20], updated_at=timezone.now()
+        status=status, error_code=(error_code or message.error_code)[:20], updated_at=now,
+        error_message=(reason or message.error_message)[:300] if failed else message.error_message,
     )
     if updated and problem is not None:
-        _act_on(problem, message.participant, error_code)
+        _act_on(problem, message.participant, error_code, reason=reason)
     return bool(updated)
+
+
+def _first_report(message: OutboundMessage, provider_sid: str, status: str, error_code: str, now: datetime,
+                  reconciled: bool) -> bool:
+    """Record (SID, status) once; False when it was already reported."""
+    try:
+        with transaction.atomic():
+            DeliveryStatus.objects.create(message=message, provider_sid=provider_sid or str(message.pk),
+                                          status=status, error_code=error_code[:20], received_at=now,
+                                          reconciled=reconciled)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _older_than_opt_in(message: OutboundMessage) -> bool:
+    """A message handed over before the participant's last opt-in: its "opted out" is from before."""
+    p = message.participant
+    opted_in_at = p.sms_consent_changed_at if not p.opted_out else None
+    return opted_in_at is not None and (message.sent_at or message.created_at) < opted_in_at
+
+
+def reason_expired(message: OutboundMessage) -> str:
+    return ("Not delivered in time: it waited at the provider until its window closed "
+            f"({message.expires_at:%Y-%m-%d %H:%M} UTC) and expired; the phone was off, "
+            "out of signal, or the sender's queue was too long.")
 
 
 def fail_stranded_messages(*, older_than: timedelta = timedelta(minutes=15)) -> int:
@@ -266,7 +337,7 @@ def send_message_task(self, message_id: str) -> str:
     status = send_message(message_id)
     if status == "retry":
         # Transient provider error: back off 30 s, 60 s, 120 s, ... (seconds, not days: no long ETAs on Redis).
-        raise self.retry(countdown=30 * 2**self.request.retries)
+        raise self.retry(countdown=retry_delay(self.request.retries))
     return status
 
 
@@ -276,6 +347,6 @@ def send_messages_task(message_ids: list[str]) -> dict:
     results: dict[str, int] = {}
     for message_id, status in send_messages(message_ids).items():
         if status == "retry":
-            send_message_task.apply_async((str(message_id),), countdown=30)
+            send_message_task.apply_async((str(message_id),), countdown=retry_delay(0))
         results[status] = results.get(status, 0) + 1
     return results

@@ -3,10 +3,12 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from diaries.models import Participant, TreatmentEvent
 from notifications import outbox
 from notifications.outbox import send_message_task, send_messages_task  # noqa: F401 - registered for autodiscovery
+from notifications.providers.twilio import reconcile
 from notifications.scheduling import dispatch, missed, planner
 
 log = logging.getLogger(__name__)
@@ -72,3 +74,11 @@ def dispatch_due_prompts(helpers: int = 3) -> int:
 @shared_task
 def alert_missed_diaries() -> int:
     return missed.alert_missed_diaries()
+
+
+@shared_task
+def reconcile_sms() -> int:
+    """Hourly: texts and statuses our webhooks missed, from Twilio's log (only Twilio keeps one)."""
+    if settings.SMS_BACKEND != "twilio":
+        return 0
+    return reconcile.reconcile_recent(hours=settings.SMS_RECONCILE_HOURS).texts_reconciled

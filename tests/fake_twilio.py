@@ -2,17 +2,24 @@
 
 It answers `POST /2010-04-01/Accounts/{sid}/Messages.json` like Twilio (201 with a
 message resource, or an error document with Twilio's code), records every request, and
-sends signed status callbacks back to the app the way Twilio does.
+sends signed status callbacks back to the app the way Twilio does. It also has what
+Twilio does on its own: the message log (`GET .../Messages.json`, newest first, filtered
+by To/From/DateSent and paged with `next_page_uri`) holding the texts patients sent,
+ValidityPeriod and expiry of messages left in its queue, queue overflow (21611) above a
+rate, status callbacks repeated and out of order, and Advanced Opt-Out's `OptOutType`.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 import urllib.parse
 import urllib.request
 import uuid
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from socketserver import StreamRequestHandler
@@ -36,6 +43,16 @@ class FakeTwilio:
         self.max_in_flight = 0
         self._in_flight = 0
         self._lock = threading.Lock()
+        # The account's message log: texts patients sent to us (add_inbound) beside the creates.
+        self.inbound: list[dict] = []
+        # Twilio's clock for DateSent and expiry (tests move it).
+        self.clock = lambda: datetime.now(UTC)
+        # Creates a second per sender above which the queue overflows (21611); None: never.
+        self.overflow_above: int | None = None
+        self._per_second: dict[tuple[str, int], int] = {}
+        # time.time() of each create as it arrived (the pacing test reads them).
+        self.received_at: list[float] = []
+        self.list_requests: list[str] = []
         fake = self
 
         class Handler(StreamRequestHandler):
@@ -65,7 +82,9 @@ class FakeTwilio:
                     name, _, value = header.decode("latin-1").partition(":")
                     headers[name.strip().lower()] = value.strip()
                 body = self.rfile.read(int(headers.get("content-length") or 0))
-                if method != "POST":
+                if method == "GET":
+                    status, payload = fake._list(path, headers.get("authorization", ""))
+                elif method != "POST":
                     status, payload = 405, {"code": 20004, "message": "Method not allowed", "status": 405}
                 else:
                     params = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
@@ -104,24 +123,94 @@ class FakeTwilio:
             with self._lock:
                 self._in_flight -= 1
         with self._lock:
+            arrived = time.time()
+            self.received_at.append(arrived)
             failure = self.fail_to.get(params.get("To", ""))
             if failure is None and self.errors:
                 failure = self.errors.pop(0)
+            sender = params.get("MessagingServiceSid") or params.get("From") or ""
+            second = (sender, int(arrived))
+            self._per_second[second] = self._per_second.get(second, 0) + 1
+            if failure is None and self.overflow_above is not None and self._per_second[second] > self.overflow_above:
+                failure = (400, 21611, "This 'From' number has exceeded the maximum number of queued messages")
             if failure is not None:
                 status, code, message = failure
                 return status, {"code": code, "message": message, "status": status,
                                 "more_info": f"https://www.twilio.com/docs/errors/{code}"}
             sid = "SM" + uuid.uuid4().hex
+            now = self.clock()
             message = {
                 "sid": sid, "account_sid": self.account_sid, "to": params.get("To"), "body": params.get("Body"),
                 "from": params.get("From"), "messaging_service_sid": params.get("MessagingServiceSid"),
                 "status": "accepted" if params.get("MessagingServiceSid") else "queued",
                 "status_callback": params.get("StatusCallback"), "num_segments": "1", "direction": "outbound-api",
-                "date_created": "Thu, 26 Nov 2026 10:00:00 +0000", "api_version": "2010-04-01",
-                "uri": f"{expected[:-5]}/{sid}.json",
+                "date_created": _rfc2822(now), "date_sent": _rfc2822(now), "api_version": "2010-04-01",
+                "uri": f"{expected[:-5]}/{sid}.json", "error_code": None,
+                "validity_period": params.get("ValidityPeriod"), "_at": now,
             }
             self.messages.append(message)
-        return 201, message
+        return 201, _public(message)
+
+    # The message log -----------------------------------------------------------------
+
+    def add_inbound(self, *, sender: str, body: str, at: datetime, to: str = "+13125550100") -> dict:
+        """A text a patient sent that reached Twilio (its webhook may or may not have reached us)."""
+        sid = "SM" + uuid.uuid4().hex
+        message = {"sid": sid, "account_sid": self.account_sid, "from": sender, "to": to, "body": body,
+                   "status": "received", "direction": "inbound", "num_media": "0", "num_segments": "1",
+                   "date_created": _rfc2822(at), "date_sent": _rfc2822(at), "error_code": None,
+                   "api_version": "2010-04-01", "_at": at}
+        with self._lock:
+            self.inbound.append(message)
+        return message
+
+    def _list(self, path: str, authorization: str):
+        base, _, query = path.partition("?")
+        if base != f"/2010-04-01/Accounts/{self.account_sid}/Messages.json":
+            return 404, {"code": 20404, "message": "The requested resource was not found", "status": 404}
+        if not authorization.startswith("Basic "):
+            return 401, {"code": 20003, "message": "Authenticate", "status": 401}
+        q = {k: v[0] for k, v in urllib.parse.parse_qs(query).items()}
+        self.list_requests.append(path)
+        after, before = _when(q.get("DateSent>")), _when(q.get("DateSent<"))
+        with self._lock:
+            found = [m for m in self.inbound + self.messages
+                     if (not q.get("To") or m["to"] == q["To"]) and (not q.get("From") or m["from"] == q["From"])
+                     and (after is None or m["_at"] >= after) and (before is None or m["_at"] < before)]
+        found.sort(key=lambda m: m["_at"], reverse=True)  # newest first, as Twilio lists them
+        size, page = int(q.get("PageSize") or 50), int(q.get("Page") or 0)
+        chunk = found[page * size:(page + 1) * size]
+        next_uri = None
+        if (page + 1) * size < len(found):
+            rest = {**q, "Page": str(page + 1), "PageSize": str(size), "PageToken": f"PA{page + 1}"}
+            next_uri = base + "?" + urllib.parse.urlencode(rest)
+        return 200, {"messages": [_public(m) for m in chunk], "next_page_uri": next_uri, "page": page,
+                     "page_size": size, "first_page_uri": base, "previous_page_uri": None, "start": page * size,
+                     "end": page * size + len(chunk), "uri": path}
+
+    # Twilio's queue: delivery, expiry, status callbacks ----------------------------------
+
+    def set_status(self, message: dict, status: str, error_code: str | None = None) -> None:
+        with self._lock:
+            message["status"], message["error_code"] = status, int(error_code) if error_code else None
+
+    def expire_overdue(self) -> list[dict]:
+        """Messages still queued past their ValidityPeriod: failed by Twilio (30001-style), returned."""
+        now, expired = self.clock(), []
+        for message in self.messages:
+            validity = int(message.get("validity_period") or 36_000)
+            if message["status"] in ("queued", "accepted") and now >= message["_at"] + timedelta(seconds=validity):
+                self.set_status(message, "failed", "30001")
+                expired.append(message)
+        return expired
+
+    def callbacks_in_any_order(self, message: dict, statuses: list[str], *, repeats: int = 2,
+                               seed: int = 0, error_code: str | None = None) -> list[tuple[str, dict, str]]:
+        """The callbacks of these statuses, each `repeats` times, shuffled (Twilio promises no order)."""
+        calls = [self.status_callback(message, s, error_code if s in ("failed", "undelivered") else None)
+                 for s in statuses for _ in range(repeats)]
+        random.Random(seed).shuffle(calls)
+        return calls
 
     def status_callback(self, message: dict, status: str, error_code: str | None = None,
                         url: str | None = None) -> tuple[str, dict, str]:
@@ -143,6 +232,44 @@ class FakeTwilio:
                                          headers={"X-Twilio-Signature": signature})
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status
+
+
+def _rfc2822(at: datetime) -> str:
+    """Twilio's dates: "Tue, 10 Mar 2026 03:50:00 +0000", whole seconds, UTC."""
+    return format_datetime(at.astimezone(UTC).replace(microsecond=0))
+
+
+def _public(message: dict) -> dict:
+    return {k: v for k, v in message.items() if not k.startswith("_")}
+
+
+def _when(value: str | None) -> datetime | None:
+    """DateSent filters: a date (YYYY-MM-DD) or a datetime (YYYY-MM-DDTHH:MM:SSZ), UTC."""
+    if not value:
+        return None
+    if len(value) == 10:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+# Advanced Opt-Out: Twilio handles these itself when the whole body is the keyword, in any case.
+OPT_OUT_KEYWORDS = {
+    "STOP": {"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "REVOKE", "OPTOUT", "CANCEL"},
+    "START": {"START", "UNSTOP", "YES"},
+    "HELP": {"HELP", "INFO"},
+}
+
+
+def inbound_params(*, sender: str, body: str, sid: str | None = None, advanced_opt_out: bool = False,
+                   to: str = "+13125550100", account_sid: str = "AC" + "a" * 32, **extra) -> dict:
+    """The form fields of Twilio's inbound-SMS webhook (with OptOutType under Advanced Opt-Out)."""
+    params = {"MessageSid": sid or "SM" + uuid.uuid4().hex, "AccountSid": account_sid, "From": sender, "To": to,
+              "Body": body, "NumMedia": "0", **extra}
+    if advanced_opt_out:
+        for kind, words in OPT_OUT_KEYWORDS.items():
+            if body.strip().upper() in words:
+                params["OptOutType"] = kind
+    return params
 
 
 def signed_post(client, url: str, params, auth_token: str, *, signature: str | None = None, headers=None):

@@ -30,6 +30,7 @@ class Sent:
 # What a failed message means for the participant, whatever the provider calls it.
 OPTED_OUT = "opted_out"  # the recipient opted out with the carrier: record it, text no more
 BAD_NUMBER = "bad_number"  # the number cannot take texts: the site checks it
+SENDER_PROBLEM = "sender_problem"  # our sender or content is refused (filtered, unregistered): the operator fixes it
 
 
 class TransportError(Exception):
@@ -39,15 +40,17 @@ class TransportError(Exception):
     is OPTED_OUT, BAD_NUMBER or None.
     """
 
-    def __init__(self, message: str, *, code: str = "", retryable: bool = False, problem: str | None = None):
+    def __init__(self, message: str, *, code: str = "", retryable: bool = False, problem: str | None = None,
+                 reason: str = ""):
         super().__init__(message)
         self.code = code
         self.retryable = retryable
         self.problem = problem
+        self.reason = reason  # for the coordinator, in plain words (the participant page shows it)
 
 
 class Transport:
-    def send(self, *, to: str, body: str, status_callback: str | None) -> Sent:
+    def send(self, *, to: str, body: str, status_callback: str | None, validity_period: int | None = None) -> Sent:
         raise NotImplementedError
 
 
@@ -77,6 +80,8 @@ class Outgoing:
     to: str
     body: str
     status_callback: str | None
+    # Seconds the provider may keep it queued before giving up (Twilio's ValidityPeriod); None: its default.
+    valid_for: int | None = None
 
 
 def send_all(messages: list[Outgoing], *, transport: Transport | None = None) -> list[Sent | Exception]:
@@ -91,8 +96,10 @@ def send_all(messages: list[Outgoing], *, transport: Transport | None = None) ->
 
     def one(message: Outgoing) -> Sent | Exception:
         try:
+            # Only a deadline is passed on: transports without one (console, locmem) take no such option.
+            options = {"validity_period": message.valid_for} if message.valid_for else {}
             return (transport or get_transport()).send(to=message.to, body=message.body,
-                                                       status_callback=message.status_callback)
+                                                       status_callback=message.status_callback, **options)
         except Exception as exc:  # recorded by the caller with this message, never dropped
             if not isinstance(exc, TransportError):
                 log.exception("sending a message raised %s", type(exc).__name__)

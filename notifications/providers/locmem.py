@@ -11,7 +11,7 @@ _lock = threading.Lock()
 
 
 class LocmemTransport(Transport):
-    def send(self, *, to, body, status_callback):
+    def send(self, *, to, body, status_callback, validity_period=None):
         with _lock:
             if fail_next:
                 raise fail_next.pop(0)

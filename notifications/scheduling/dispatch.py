@@ -118,10 +118,15 @@ def dispatch_batch(*, now: datetime, batch_size: int = BATCH_SIZE) -> DispatchSt
     if done != len(prompts):
         raise LostClaim(f"{len(prompts) - done} of {len(prompts)} prompts were no longer pending")
     _save_states([conversations[pid] for pid in {m.participant_id for m in messages}])
-    enqueue_after_commit([m.pk for m in messages])
+    # Earliest deadline first: the send tasks take the prompts whose window closes soonest first.
+    enqueue_after_commit([m.pk for m in sorted(messages, key=_deadline_order)])
     for outcome, _ in outcomes.values():
         setattr(stats, outcome, getattr(stats, outcome) + 1)
     return stats
+
+
+def _deadline_order(message: OutboundMessage) -> tuple:
+    return (message.expires_at is None, message.expires_at or message.created_at)
 
 
 def _guarded(prompt: ScheduledPrompt, step) -> tuple[str, object] | None:
@@ -171,8 +176,7 @@ def _before_context(prompt: ScheduledPrompt, now: datetime) -> tuple[str, object
         return "skipped", "opted out"
     if p.phase in ENDED:
         return "skipped", f"participant {p.phase}"
-    facts = planner.Facts(p.pk, p.zone, p.phase, p.runin_start, p.first_application_at, p.discontinued_on)
-    expires = planner.expires_at(kind, prompt.diary_date, facts, rules)
+    expires = prompt_deadline(prompt)
     if expires is not None and now >= expires:
         return "skipped", f"expired (due {prompt.due_at:%Y-%m-%d %H:%M} UTC)"
     if kind not in planner.PROTOCOL_TIMED:
@@ -200,8 +204,15 @@ def _start(prompt: ScheduledPrompt, contexts: dict, conversation: Conversation, 
     # The opted-out and withdrawn were skipped above, with consent and phase read under the lock.
     conversation.state = result.state
     message = OutboundMessage(participant=prompt.participant, kind=kind, body=result.reply, created_at=now,
-                              updated_at=now)
+                              updated_at=now, expires_at=prompt_deadline(prompt))
     return "sent", message
+
+
+def prompt_deadline(prompt: ScheduledPrompt) -> datetime | None:
+    """When the prompt stops making sense (its window closes): never delivered after that."""
+    p = prompt.participant
+    facts = planner.Facts(p.pk, p.zone, p.phase, p.runin_start, p.first_application_at, p.discontinued_on)
+    return planner.expires_at(prompt.kind, prompt.diary_date, facts, p.study.rules)
 
 
 def _mark(prompts: list[ScheduledPrompt], outcomes: dict, now: datetime) -> int:

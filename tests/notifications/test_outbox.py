@@ -245,10 +245,10 @@ def test_a_crash_in_one_send_fails_that_message_and_records_the_rest(twilio, stu
     messages = many_queued(study, 8)
     real = TwilioTransport.send
 
-    def crashes_for_one(self, *, to, body, status_callback):
+    def crashes_for_one(self, *, to, body, status_callback, **options):
         if to == messages[2].participant.phone:
             raise RuntimeError("connection pool is full")  # not a provider answer: it may have left
-        return real(self, to=to, body=body, status_callback=status_callback)
+        return real(self, to=to, body=body, status_callback=status_callback, **options)
 
     monkeypatch.setattr(TwilioTransport, "send", crashes_for_one)
     results = outbox.send_messages([m.pk for m in messages])

@@ -7,8 +7,13 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from notifications.providers import Sent, Transport, TransportError
-from notifications.providers.twilio import errors
+from notifications.providers import SENDER_PROBLEM, Sent, Transport, TransportError
+from notifications.providers.twilio import errors, pacing
+
+# Twilio's maximum (and default) ValidityPeriod: 10 hours.
+MAX_VALIDITY = 36_000
+PAUSED_REASON = ("Sending is paused: carriers refused every recent text from the study's number; "
+                 "the study's operator has been told.")
 
 
 class TwilioTransport(Transport):
@@ -18,7 +23,7 @@ class TwilioTransport(Transport):
             http_client=http_client or _http_client(),
         )
 
-    def send(self, *, to, body, status_callback):
+    def send(self, *, to, body, status_callback, validity_period: int | None = None):
         params = {"to": to, "body": body}
         if settings.TWILIO_MESSAGING_SERVICE_SID:
             params["messaging_service_sid"] = settings.TWILIO_MESSAGING_SERVICE_SID
@@ -26,16 +31,26 @@ class TwilioTransport(Transport):
             params["from_"] = settings.TWILIO_FROM_NUMBER
         if status_callback:
             params["status_callback"] = status_callback
+        if validity_period:
+            # Twilio drops a message still queued after this many seconds (1 to 36,000).
+            params["validity_period"] = max(1, min(MAX_VALIDITY, int(validity_period)))
+        if pacing.is_paused():
+            raise TransportError("sender paused: carriers refused every recent message", code="paused",
+                                 retryable=True, reason=PAUSED_REASON)
+        messages = self.client.messages  # the SDK loads its API modules on first use: before our turn, not in it
+        pacing.wait_for_turn()
         try:
-            message = self.client.messages.create(**params)
+            message = messages.create(**params)
         except TwilioRestException as exc:
             code = str(exc.code or exc.status)
-            # 429 (rate limited) and 5xx are worth another try; 4xx with a Twilio code are not.
-            retryable = not errors.is_permanent(code) and (exc.status == 429 or exc.status >= 500)
-            raise TransportError(f"twilio {exc.status}: {exc.msg}", code=code, retryable=retryable,
-                                 problem=errors.problem_of(code)) from exc
+            policy = errors.policy_of(code, http_status=exc.status)
+            if policy.problem == SENDER_PROBLEM:
+                pacing.record_refused()
+            raise TransportError(f"twilio {exc.status}: {exc.msg}", code=code, retryable=policy.retryable,
+                                 problem=policy.problem, reason=policy.reason) from exc
         except OSError as exc:  # connection refused, reset, timeout
-            raise TransportError(f"twilio unreachable: {exc}", code="network", retryable=True) from exc
+            raise TransportError(f"twilio unreachable: {exc}", code="network", retryable=True,
+                                 reason=errors.SERVER_ERROR.reason) from exc
         return Sent(provider_sid=message.sid)
 
 

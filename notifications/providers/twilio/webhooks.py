@@ -9,9 +9,11 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from notifications import carrier_keywords
 from notifications.inbound import Inbound, receive_sms
 from notifications.outbox import record_delivery_status
-from notifications.providers.twilio import errors
+from notifications.providers import SENDER_PROBLEM
+from notifications.providers.twilio import errors, pacing
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,15 @@ def inbound(request):
     inbound = _inbound(request.POST)
     if not inbound.message_sid or not inbound.sender:
         return HttpResponseBadRequest("MessageSid and From are required")
-    reply = receive_sms(inbound=inbound)
+    if request.POST.get("ErrorCode"):
+        # Twilio's fallback request: the primary URL failed (ErrorUrl); the text is handled the same way.
+        log.warning("fallback webhook: Twilio error %s at the primary URL", request.POST.get("ErrorCode"))
+    keyword = request.POST.get("OptOutType", "").upper()
+    if keyword in carrier_keywords.KEYWORDS:
+        # Advanced Opt-Out: Twilio already answered it; recorded, not fed to our own keywords.
+        reply = carrier_keywords.receive_carrier_keyword(inbound=inbound, keyword=keyword)
+    else:
+        reply = receive_sms(inbound=inbound)
     twiml = MessagingResponse()
     if reply:
         twiml.message(reply)
@@ -67,10 +77,22 @@ def inbound(request):
 def status(request, message_id):
     if not signature_is_valid(request):
         return _refuse(request)
-    record_delivery_status(
-        message_id=message_id,
-        status=request.POST.get("MessageStatus", ""),
-        error_code=request.POST.get("ErrorCode", ""),
-        problem=errors.problem_of(request.POST.get("ErrorCode", "")),
-    )
+    record_status(message_id=message_id, params=request.POST)
     return HttpResponse(status=204)
+
+
+def record_status(*, message_id, params, reconciled: bool = False) -> bool:
+    """One status report (a callback, or a message read back from Twilio's log); False if nothing changed."""
+    code = params.get("ErrorCode", "") or ""
+    status = params.get("MessageStatus", "")
+    policy = errors.policy_of(code) if code else None
+    changed = record_delivery_status(
+        message_id=message_id, status=status, error_code=code,
+        problem=policy.problem if policy else None, reason=policy.reason if policy else "",
+        provider_sid=params.get("MessageSid", ""), reconciled=reconciled,
+    )
+    if changed and policy is not None and policy.problem == SENDER_PROBLEM and pacing.record_refused():
+        log.error("sender %s paused after carriers refused every recent message (error %s)", pacing.sender(), code)
+    elif changed and status == "delivered":
+        pacing.record_delivered()
+    return changed

@@ -149,6 +149,7 @@ def test_a_worker_killed_in_the_middle_of_a_batch_loses_and_repeats_nothing(stud
             DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
             CELERY_BROKER_URL=own_broker, SMS_BACKEND="twilio", TWILIO_API_BASE=fake.base_url,
             TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_AUTH_TOKEN=TOKEN, TWILIO_MESSAGING_SERVICE_SID="MG" + "d" * 32,
+            SMS_MAX_PER_SECOND="200",  # a 10DLC-sized budget (the default is one long code's 1/s)
             PUBLIC_BASE_URL="https://eprp.test", FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY,
             SECRET_KEY=settings.SECRET_KEY, LOG_LEVEL="WARNING",
         )

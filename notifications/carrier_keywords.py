@@ -1,0 +1,62 @@
+"""STOP, START and HELP that Twilio already handled (Advanced Opt-Out): recorded, never answered again.
+
+With Advanced Opt-Out on, Twilio answers these keywords itself and adds
+`OptOutType=STOP|START|HELP` to the inbound webhook (only when the whole body is the
+keyword). We record the consent change and the text, but do not feed it to the chatbot:
+its keyword handling would send a second confirmation. Without OptOutType, our own
+keywords work as before (notifications/inbound.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from diaries import alerts, participants, phones
+from diaries.models import AlertKind
+
+from .context import locked_conversation
+from .inbound import Inbound
+from .models import InboundMessage
+
+KEYWORDS = ("STOP", "START", "HELP")
+
+
+def receive_carrier_keyword(*, inbound: Inbound, keyword: str, now: datetime | None = None) -> str:
+    """Record a keyword Twilio handled; the reply is always empty (Twilio sent its own)."""
+    now = now or timezone.now()
+    try:
+        _record(inbound, keyword, now)
+    except IntegrityError:
+        if not InboundMessage.objects.filter(message_sid=inbound.message_sid).exists():
+            raise  # not a repeat: a bug
+    return ""
+
+
+@transaction.atomic
+def _record(inbound: Inbound, keyword: str, now: datetime) -> None:
+    try:
+        e164 = phones.normalize(inbound.sender)
+    except phones.InvalidPhone:
+        e164 = inbound.sender
+    sender_hash = phones.lookup_hash(e164)
+    conversation = locked_conversation(sender_hash)
+    participant = conversation.participant if conversation else None
+    record = InboundMessage(
+        message_sid=inbound.message_sid, sender_hash=sender_hash, sender_masked=phones.mask(e164),
+        channel="sms", body=inbound.body, num_media=inbound.num_media, received_at=now, reply="",
+        outcome=f"carrier_{keyword.lower()}", participant=participant,
+        study=participant.study if participant else None,
+    )
+    record.save(force_insert=True)  # first: a repeated MessageSid stops here, before any change
+    if participant is None or keyword == "HELP":
+        return
+    opted_in = keyword == "START"
+    participants.record_sms_consent(participant=participant, opted_in=opted_in, actor=participant,
+                                    source="twilio:advanced-opt-out")
+    if not opted_in:
+        alerts.raise_alert(participant=participant, kind=AlertKind.OPTED_OUT,
+                           key=f"optout:{participant.pk}:{now.isoformat()}",
+                           detail="The participant texted STOP: no more texts are sent.")

@@ -1,0 +1,118 @@
+"""Paced sending: at most SMS_MAX_PER_SECOND API calls a second per sender, across all workers.
+
+Twilio queues what a sender cannot send at once, up to a message's ValidityPeriod, and
+answers 21611/30001 when that queue overflows; pacing our calls to the sender's real rate
+keeps the queue empty, so the prompt we send first (earliest deadline first) is also the
+one the carrier delivers first. The counter is one per sender and calendar second on
+Redis's own clock (one clock for every worker); in the embedded shape (no Redis) it is in
+the process, which is the only one sending.
+
+Also here: a sender that carriers refuse (30007 filtered, 30034 unregistered) is paused
+when every one of its recent messages failed, so a whole evening's prompts are not burnt.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import redis
+from django.conf import settings
+from django.core.cache import cache
+
+# A fixed window per second on Redis's clock: INCR the second's counter; over the budget,
+# wait until the next second (microseconds returned) and try again. No turn is given in
+# the last LATE_IN_SECOND of a second: the call could reach Twilio in the next second,
+# on top of that second's budget.
+LATE_IN_SECOND = 0.2
+_TAKE = """
+local t = redis.call('TIME')
+local us = tonumber(t[2])
+if us >= 1000000 - tonumber(ARGV[2]) then return 1000000 - us end
+local key = KEYS[1] .. ':' .. t[1]
+local n = redis.call('INCR', key)
+if n == 1 then redis.call('EXPIRE', key, 5) end
+if n <= tonumber(ARGV[1]) then return 0 end
+return 1000000 - us
+"""
+
+_local_lock = threading.Lock()
+_local_counts: dict[tuple[str, int], int] = {}
+_scripts: dict[str, object] = {}
+
+
+def sender() -> str:
+    """The sender the budget belongs to: the Messaging Service, else the number."""
+    return settings.TWILIO_MESSAGING_SERVICE_SID or settings.TWILIO_FROM_NUMBER or "default"
+
+
+def wait_for_turn(*, who: str | None = None, per_second: int | None = None) -> float:
+    """Block until this sender may make one more call this second; the seconds waited."""
+    rate = settings.SMS_MAX_PER_SECOND if per_second is None else per_second
+    if rate <= 0:
+        return 0.0
+    key = f"eprp:sms-pace:{who or sender()}"
+    started = time.monotonic()
+    while (wait := _take(key, rate)) > 0:
+        time.sleep(wait)
+    return time.monotonic() - started
+
+
+def _take(key: str, rate: int) -> float:
+    url = settings.SMS_PACING_REDIS_URL
+    if url:
+        return _script(url)(keys=[key], args=[rate, int(LATE_IN_SECOND * 1e6)]) / 1e6
+    now = time.time()
+    second = int(now)
+    if now - second >= 1 - LATE_IN_SECOND:
+        return (second + 1) - now
+    with _local_lock:
+        count = _local_counts.get((key, second), 0) + 1
+        _local_counts[(key, second)] = count
+        for old in [k for k in _local_counts if k[1] < second]:
+            del _local_counts[old]
+    return 0.0 if count <= rate else (second + 1) - now
+
+
+def _script(url: str):
+    script = _scripts.get(url)
+    if script is None:
+        script = _scripts[url] = redis.Redis.from_url(url).register_script(_TAKE)
+    return script
+
+
+# A sender is paused after this many carrier refusals in a row with nothing delivered in between.
+PAUSE_AFTER = 10
+PAUSE_SECONDS = 15 * 60
+
+
+def _health_key(who: str) -> str:
+    return f"eprp:sms-refused:{who}"
+
+
+def _pause_key(who: str) -> str:
+    return f"eprp:sms-paused:{who}"
+
+
+def record_refused(*, who: str | None = None) -> bool:
+    """One more message refused because of the sender (30007, 30034); True when that paused it."""
+    who = who or sender()
+    cache.add(_health_key(who), 0, timeout=PAUSE_SECONDS)
+    refused = cache.incr(_health_key(who))
+    if refused >= PAUSE_AFTER:
+        return cache.add(_pause_key(who), refused, timeout=PAUSE_SECONDS)
+    return False
+
+
+def record_delivered(*, who: str | None = None) -> None:
+    """A delivered message: the sender works, the count of refusals in a row starts again."""
+    cache.delete(_health_key(who or sender()))
+
+
+def is_paused(*, who: str | None = None) -> bool:
+    return cache.get(_pause_key(who or sender())) is not None
+
+
+def resume(*, who: str | None = None) -> None:
+    """The operator fixed the sender (registered the campaign, changed the content)."""
+    cache.delete_many([_pause_key(who or sender()), _health_key(who or sender())])
