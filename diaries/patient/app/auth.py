@@ -144,7 +144,7 @@ def request_code(*, phone: str, ip: str) -> None:
             )
             body = render(participant.language, "signin_code", program=participant.study.rules.program_name,
                           code=code)
-            queue_message(participant=participant, kind="signin_code", body=body)
+            queue_message(participant=participant, kind="signin_code", body=body, secret=code)
             audit.log(actor=participant, action="app.signin_code", obj=participant, at=now)
     # The same time for every number: an enrolled one does a few more writes than an unknown one.
     _pad(started)
