@@ -9,6 +9,7 @@ and fails the ones a dead worker left in sending.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 
 from celery import shared_task
@@ -182,9 +183,19 @@ def _record_sent(sids: dict) -> None:
     OutboundMessage.objects.filter(pk__in=list(sids), provider_sid="").update(provider_sid=sid_of)
 
 
+# A phone number in a provider's error text ("The 'To' number +15005550001 is not a valid phone number").
+_NUMBER = re.compile(r"\+?\d[\d ().-]{5,}\d")
+
+
+def without_numbers(text: str) -> str:
+    """A provider's error text as kept and shown to staff: every phone number in it masked."""
+    return _NUMBER.sub(lambda m: phones.mask(re.sub(r"[^\d+]", "", m.group(0))), text)
+
+
 def _set_status(message: OutboundMessage, status: str, *, code: str = "", error_message: str = "") -> None:
     OutboundMessage.objects.filter(pk=message.pk).update(
-        status=status, error_code=code[:20], error_message=error_message[:300], updated_at=timezone.now()
+        status=status, error_code=code[:20], error_message=without_numbers(error_message)[:300],
+        updated_at=timezone.now()
     )
 
 
