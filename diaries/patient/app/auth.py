@@ -118,13 +118,18 @@ def _code_hash(participant_id: Any, code: str) -> str:
     return hmac.new(_code_key(), f"{participant_id}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def request_code(*, phone: str, ip: str) -> None:
+def request_code(*, phone: str, ip: str, started: float | None = None) -> list:
     """Text a sign-in code to an enrolled participant who may be texted; silent for anyone else.
 
     Raises RateLimited, counted alike for enrolled and unknown numbers. A number that is no
-    valid phone number is simply not enrolled: the same silence, the same limits.
+    valid phone number is simply not enrolled: the same silence, the same limits. Returns
+    the outbound message ids for the caller to hand to the send tasks once the answer is
+    out (`outbox.enqueue_after_commit`): the broker's time, slow or down, would tell an
+    enrolled number from an unknown one. Returns no sooner than PATIENT_SIGNIN_MIN_SECONDS
+    after `started` (time.monotonic() when the request came in), whatever was found.
     """
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
+    queued = []
     try:
         e164 = phones.normalize(phone)
     except phones.InvalidPhone:
@@ -144,10 +149,13 @@ def request_code(*, phone: str, ip: str) -> None:
             )
             body = render(participant.language, "signin_code", program=participant.study.rules.program_name,
                           code=code)
-            queue_message(participant=participant, kind="signin_code", body=body, secret=code)
+            message = queue_message(participant=participant, kind="signin_code", body=body, secret=code,
+                                    enqueue=False)
+            queued = [message.pk] if message is not None else []
             audit.log(actor=participant, action="app.signin_code", obj=participant, at=now)
     # The same time for every number: an enrolled one does a few more writes than an unknown one.
     _pad(started)
+    return queued
 
 
 def _pad(started: float) -> None:
