@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from diaries.models import Study
 
-from . import selectors, services
+from . import fhir, selectors, services
 from .serializers import (
     DiaryRecordFilterSerializer,
     DiaryRecordSerializer,
@@ -70,10 +70,13 @@ class ExportList(generics.ListAPIView):
             "Queue a data transfer (ENDPOINTS.md section 5: inputs, endpoint outputs, qs, report.html with plots, "
             "the long-term cycles dataset and manifest.json with SHA-256 per file). It runs as a background task; "
             "poll the returned URL until `status` is `done` (or `failed`). `unblinded: true` needs the permission "
-            "to see the randomization (403 otherwise); any other export is blinded: ARM empty, summaries pooled."
+            "to see the randomization (403 otherwise); any other export is blinded: ARM empty, summaries pooled. "
+            "An unblinded request is refused (400, with the list: USUBJID, site, Day 1) when participants of the "
+            "analysis set have no randomization, unless `exclude_unrandomized: true` leaves them out explicitly."
         ),
         request=ExportRequestSerializer,
-        responses={202: ExportAcceptedSerializer, 400: OpenApiResponse(description="Invalid request"),
+        responses={202: ExportAcceptedSerializer,
+                   400: OpenApiResponse(description="Invalid request, or unrandomized participants (listed)"),
                    403: OpenApiResponse(description="Not allowed (e.g. unblinded by a blinded user)")},
         examples=[
             OpenApiExample("Blinded CSV and Parquet", value={"formats": ["csv", "parquet"], "as_of": "2026-05-03"},
@@ -93,9 +96,13 @@ class ExportList(generics.ListAPIView):
         try:
             export = services.request_export(user=request.user, study=study, formats=data.validated_data["formats"],
                                              unblinded=data.validated_data["unblinded"],
-                                             as_of=data.validated_data["as_of"])
+                                             as_of=data.validated_data["as_of"],
+                                             exclude_unrandomized=data.validated_data["exclude_unrandomized"])
         except services.ExportRefused as exc:
             raise PermissionDenied(str(exc)) from exc
+        except services.UnrandomizedParticipants as exc:
+            # Never pooled by accident: the caller randomizes them or excludes them explicitly.
+            return Response({"detail": str(exc), "unrandomized": exc.participants}, status=status.HTTP_400_BAD_REQUEST)
         body = ExportSerializer(export, context={"request": request}).data
         return Response({"id": body["id"], "status": body["status"], "url": body["url"]},
                         status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
@@ -178,3 +185,26 @@ class DiaryRecordList(generics.ListAPIView):
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+class FhirBundle(APIView):
+    permission_classes = PERMISSIONS
+
+    @extend_schema(
+        summary="Diary records as a FHIR R4 Bundle",
+        description=(
+            "A `searchset` Bundle of the study's two instruments as versioned Questionnaires (item texts per "
+            "language, answer options with their scores) and one QuestionnaireResponse per diary record, paged "
+            "(`page`, `page_size`; the Bundle's `next` link). Current records are `completed`; one a correction "
+            "superseded is `amended` and points to its successor. The subject is the USUBJID, never a phone number."
+        ),
+        parameters=[OpenApiParameter("study", str), OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+        responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        study = _study(request.query_params.get("study"))
+        paginator = Pagination()
+        page = paginator.paginate_queryset(selectors.fhir_records(study), request, view=self)
+        body = fhir.bundle(study, page, bundle_type="searchset", total=paginator.page.paginator.count,
+                           links={"self": request.build_absolute_uri(), "next": paginator.get_next_link()})
+        return Response(body, content_type="application/fhir+json")

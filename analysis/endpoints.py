@@ -103,7 +103,9 @@ COMPLIANCE_PERIODS = {"RUNIN": (-7, -1), "VC": (1, 56)}
 class Derived:
     """Per-participant derived values of the analysis set."""
 
-    subjects: pd.DataFrame  # index SUBJ; USUBJID, SITEID, ARM, STRATUM, GROUP, DAY1, LAST_DAY (day numbers)
+    # index SUBJ; USUBJID, SITEID, ARM, STRATUM, GROUP, DAY1, LAST_DAY (day numbers), REACHED (the study
+    # day of the data cut-off: the participant is evaluable for every time point up to it)
+    subjects: pd.DataFrame
     daily: pd.DataFrame  # SUBJ, MEASURE, STUDY_DAY, AVAL
     h12: pd.DataFrame  # SUBJ, STUDY_DAY, AVAL
     baseline: pd.DataFrame  # SUBJ, MEASURE, BASE, NVALS (only where the baseline exists)
@@ -114,12 +116,16 @@ class Derived:
 # -- analysis set -------------------------------------------------------------------------
 
 
-def analysis_set(participants: pd.DataFrame) -> pd.DataFrame:
+def analysis_set(participants: pd.DataFrame, as_of=None) -> pd.DataFrame:
     """Participants with a first application, numbered in USUBJID order, with their analysis group.
 
-    Blinded (any participant without an arm): every participant is in group ALL.
+    Blinded (no participant has an arm): every participant is in group ALL. A mix of
+    randomized and unrandomized participants is refused (inputs.read_inputs reports it
+    line by line; here it is a programming error). `as_of`: the data cut-off date.
     """
     chosen = participants[participants["DAY1"].notna()]
+    if 0 < (chosen["ARM"] == "").sum() < len(chosen):
+        raise ValueError("some participants of the analysis set have an arm and others not: refusing to pool")
     # numpy sorts an object array with Python's string comparison: Unicode code
     # point order, the order of the output files.
     order = np.argsort(np.asarray(chosen["USUBJID"].tolist(), dtype=object), kind="stable")
@@ -136,12 +142,25 @@ def analysis_set(participants: pd.DataFrame) -> pd.DataFrame:
             "DAY1": day_number(subjects["DAY1"]),
             "LAST_DAY": np.where(discontinued.notna(), day_number(discontinued.fillna(pd.Timestamp(0))),
                                  _NO_DISCONTINUATION),
+            "REACHED": _reached_study_day(day_number(subjects["DAY1"]), as_of),
         }  # fmt: skip
     )
 
 
+def _reached_study_day(day1: np.ndarray, as_of) -> np.ndarray:
+    """Study day of the cut-off date per participant (every time point reached without a cut-off)."""
+    if as_of is None:
+        return np.full(len(day1), _NO_DISCONTINUATION, dtype=np.int64)
+    return study_day(np.full(len(day1), cutoff_day(as_of), dtype=np.int64), day1).astype(np.int64)
+
+
+def cutoff_day(as_of) -> int:
+    """Day number of a cut-off date (date, Timestamp or datetime64)."""
+    return int(day_number(np.array([np.datetime64(pd.Timestamp(as_of).date(), "D")]))[0])
+
+
 def is_blinded(subjects: pd.DataFrame) -> bool:
-    return bool((subjects["ARM"] == "").any())
+    return bool((subjects["ARM"] == "").all())
 
 
 def subject_codes(usubjid: pd.Series, subjects: pd.DataFrame) -> np.ndarray:
@@ -155,7 +174,7 @@ def subject_codes(usubjid: pd.Series, subjects: pd.DataFrame) -> np.ndarray:
 
 
 def diary_in_scope(diary: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame:
-    """Diary rows that count: analysis set, on or before DISCONTINUED_ON, from Day -7 on.
+    """Diary rows that count: analysis set, on or before DISCONTINUED_ON and the cut-off, from Day -7 on.
 
     Adds SUBJ and STUDY_DAY.
     """
@@ -165,8 +184,9 @@ def diary_in_scope(diary: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame:
     day = day_number(diary["DIARY_DATE"].to_numpy()[inside])
     first, last = subjects["DAY1"].to_numpy()[subj], subjects["LAST_DAY"].to_numpy()[subj]
     days = study_day(day, first)
-    # Values *on* the discontinuation date are kept, later ones ignored everywhere.
-    keep = (day <= last) & (days >= EARLIEST_STUDY_DAY)
+    # Values *on* the discontinuation date are kept, later ones ignored everywhere; so are
+    # values after the data cut-off.
+    keep = (day <= last) & (days >= EARLIEST_STUDY_DAY) & (days <= subjects["REACHED"].to_numpy()[subj])
     rows = diary[inside][keep]
     return pd.DataFrame(
         {
@@ -253,8 +273,10 @@ def visit_days(subjects: pd.DataFrame, visits: pd.DataFrame) -> pd.DataFrame:
     if len(actual):
         day = study_day(day_number(actual["VISIT_DATE"]), subjects["DAY1"].to_numpy()[subj])
         position = subj * len(weeks) + (actual["WEEK"].to_numpy() - weeks[0])
-        grid.loc[position, "VISIT_DAY"] = day
-    return grid
+        recorded = day <= subjects["REACHED"].to_numpy()[subj]  # a visit after the cut-off is ignored
+        grid.loc[position[recorded], "VISIT_DAY"] = day[recorded]
+    # Weeks whose nominal last day (study day 7w) is after the cut-off are not evaluable: no value.
+    return grid[(7 * grid["WEEK"]).to_numpy() <= subjects["REACHED"].to_numpy()[grid["SUBJ"].to_numpy()]]
 
 
 def weekly_values(daily: pd.DataFrame, visits: pd.DataFrame, min_days: int = MIN_DAYS) -> pd.DataFrame:
@@ -278,9 +300,10 @@ def weekly_values(daily: pd.DataFrame, visits: pd.DataFrame, min_days: int = MIN
     return means.rename(columns={"MEAN": "AVAL"})
 
 
-def derive(participants: pd.DataFrame, diary: pd.DataFrame, visits: pd.DataFrame, min_days: int = MIN_DAYS) -> Derived:
-    """All per-participant derived values of the analysis set."""
-    subjects = analysis_set(participants)
+def derive(participants: pd.DataFrame, diary: pd.DataFrame, visits: pd.DataFrame, min_days: int = MIN_DAYS,
+           as_of=None) -> Derived:
+    """All per-participant derived values of the analysis set, with nothing after the cut-off `as_of`."""
+    subjects = analysis_set(participants, as_of)
     scoped = diary_in_scope(diary, subjects)
     daily = daily_values(scoped)
     return Derived(
@@ -410,7 +433,8 @@ def binary_outcomes(derived: Derived) -> pd.DataFrame:
         else:
             daily = derived.daily[derived.daily["STUDY_DAY"] == endpoint.day]
             value = _per_subject(daily, endpoint.measure, "AVAL", n)
-        in_population = reaches(baseline, endpoint.population_threshold)  # NaN baseline: not in population
+        # NaN baseline: not in population; nor is a participant not yet evaluable at the cut-off.
+        in_population = reaches(baseline, endpoint.population_threshold) & evaluable(derived, endpoint)
         present = np.isfinite(value)
         # A missing value makes a non-responder (non-responder imputation).
         responder = present & reaches(baseline - value, endpoint.improvement)
@@ -435,7 +459,7 @@ def continuous_outcomes(derived: Derived) -> pd.DataFrame:
         else:
             weekly = derived.weekly[derived.weekly["WEEK"] == endpoint.week]
             value = _per_subject(weekly, endpoint.measure, "AVAL", n)
-        observed = np.isfinite(value) & np.isfinite(baseline)
+        observed = np.isfinite(value) & np.isfinite(baseline) & evaluable(derived, endpoint)
         parts.append(
             pd.DataFrame(
                 {"SUBJ": np.flatnonzero(observed), "ENDPOINT": endpoint.name,
@@ -443,6 +467,18 @@ def continuous_outcomes(derived: Derived) -> pd.DataFrame:
             )  # fmt: skip
         )
     return pd.concat(parts, ignore_index=True)
+
+
+def last_study_day(endpoint) -> int:
+    """The nominal last day of an endpoint's time point: 7w for week w, d for day d, Day 1 for 12 hours."""
+    if endpoint.week is not None:
+        return 7 * endpoint.week
+    return getattr(endpoint, "day", None) or 1
+
+
+def evaluable(derived: Derived, endpoint) -> np.ndarray:
+    """Per SUBJ: the cut-off has reached the endpoint's nominal last day."""
+    return derived.subjects["REACHED"].to_numpy() >= last_study_day(endpoint)
 
 
 def _per_subject(frame: pd.DataFrame, measure: str, column: str, n: int) -> np.ndarray:

@@ -122,6 +122,7 @@ def read_inputs(directory) -> Inputs:
     participants = subjects = None
     if participants_raw is not None:
         participants = _parse_participants(participants_raw, problems)
+        _check_arms(participants, participants_raw.index, problems)
         subjects = pd.Index(participants["USUBJID"].unique())
     diary = _parse_diary(diary_raw, subjects, problems) if diary_raw is not None else None
     visits = _parse_visits(visits_raw, subjects, problems) if visits_raw is not None else None
@@ -321,6 +322,35 @@ def _parse_participants(raw: pd.DataFrame, problems: _Problems) -> pd.DataFrame:
             "DAY1": day1.astype(DATE_DTYPE),
         }
     ).reset_index(drop=True)
+
+
+def unrandomized(participants: pd.DataFrame) -> pd.DataFrame:
+    """Analysis-set participants without an ARM when others have one (an input that would be pooled).
+
+    Empty when every participant of the analysis set has an arm, or none has (blinded).
+    """
+    chosen = participants[participants["FIRST_APPLICATION"].notna()]
+    without = chosen["ARM"] == ""
+    if without.all() or not without.any():
+        return chosen.iloc[:0]
+    return chosen[without]
+
+
+def describe_participant(row) -> str:
+    """USUBJID, site and Day 1 (a date, or its text): what a data manager needs to find the participant."""
+    day1 = row["DAY1"]
+    if not isinstance(day1, str):
+        day1 = pd.Timestamp(day1).date().isoformat() if pd.notna(day1) else "?"
+    return f"{row['USUBJID']} (site {row['SITEID']}, Day 1 {day1})"
+
+
+def _check_arms(participants: pd.DataFrame, lines: pd.Index, problems: _Problems) -> None:
+    """An analysis is never silently pooled: a mix of randomized and unrandomized participants is refused."""
+    missing = unrandomized(participants)
+    for position, row in zip(missing.index, missing.to_dict("records"), strict=True):
+        problems.add(PARTICIPANTS_FILE, lines[position],
+                     f"ARM is empty for {describe_participant(row)} while other participants of the "
+                     f"analysis set have one: randomize or exclude them")  # fmt: skip
 
 
 def _parse_diary(raw: pd.DataFrame, subjects, problems: _Problems) -> pd.DataFrame:

@@ -25,8 +25,11 @@ class Export(models.Model):
     # Fixed when requested, from the requester's permission at that moment: a blinded
     # request stays blinded whatever the randomization table holds when it runs.
     unblinded = models.BooleanField(default=False)
+    # Unblinded only: analysis-set participants without a randomization are left out (and
+    # listed in the manifest and report) instead of refusing the export.
+    exclude_unrandomized = models.BooleanField(default=False)
     formats = models.JSONField(default=list)
-    as_of = models.DateField(null=True, blank=True, help_text="Caps the expected days of compliance")
+    as_of = models.DateField(null=True, blank=True, help_text="Data cut-off; default: the export's date (UTC)")
     status = models.CharField(max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField()

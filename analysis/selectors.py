@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pandas as pd
-from django.db.models import Exists, OuterRef, Prefetch
+from django.db.models import Exists, F, OuterRef, Prefetch, Subquery
 
 from analysis.inputs import DIARY_COLUMNS, PARTICIPANT_COLUMNS, VISIT_COLUMNS, Inputs
 from diaries.models import DiaryRecord, Participant, Randomization, Study, TreatmentEvent, Visit
@@ -21,28 +21,7 @@ def transfer_inputs(study: Study, *, unblinded: bool) -> Inputs:
     Arms and strata are read only for unblinded exports; otherwise ARM and STRATUM stay
     empty and every output is blinded.
     """
-    participants = list(
-        Participant.objects.filter(study=study)
-        .select_related("site")
-        .prefetch_related(Prefetch("randomization", queryset=Randomization.objects.all()))
-        .order_by("usubjid")
-    )
-    rows = []
-    for p in participants:
-        rand = getattr(p, "randomization", None) if unblinded else None
-        rows.append({
-            "USUBJID": p.usubjid,
-            "SITEID": p.site.number,
-            "TZ": p.zone,
-            "FIRST_APPLICATION": p.first_application_at,
-            "ARM": rand.arm if rand else "",
-            "STRATUM": rand.stratum if rand else "",
-            "DISCONTINUED_ON": p.discontinued_on,
-        })
-    frame = pd.DataFrame(rows, columns=list(PARTICIPANT_COLUMNS))
-    frame["FIRST_APPLICATION"] = pd.to_datetime(frame["FIRST_APPLICATION"], utc=True).dt.floor("s")
-    frame["DISCONTINUED_ON"] = pd.to_datetime(frame["DISCONTINUED_ON"])
-
+    frame = _participants_frame(study, unblinded=unblinded)
     records = (
         DiaryRecord.objects.current()
         .filter(participant__study=study)
@@ -70,13 +49,58 @@ def transfer_inputs(study: Study, *, unblinded: bool) -> Inputs:
     return Inputs(participants=frame, diary=diary, visits=visits)
 
 
+def transfer_participants(study: Study, *, unblinded: bool) -> Inputs:
+    """Only the participants of transfer_inputs (empty diary and visits): for checks before an export."""
+    return Inputs(participants=_participants_frame(study, unblinded=unblinded),
+                  diary=pd.DataFrame(columns=list(DIARY_COLUMNS)), visits=pd.DataFrame(columns=list(VISIT_COLUMNS)))
+
+
+def _participants_frame(study: Study, *, unblinded: bool) -> pd.DataFrame:
+    participants = list(
+        Participant.objects.filter(study=study)
+        .select_related("site")
+        .prefetch_related(Prefetch("randomization", queryset=Randomization.objects.all()))
+        .order_by("usubjid")
+    )
+    rows = []
+    for p in participants:
+        rand = getattr(p, "randomization", None) if unblinded else None
+        rows.append({
+            "USUBJID": p.usubjid,
+            "SITEID": p.site.number,
+            "TZ": p.zone,
+            "FIRST_APPLICATION": p.first_application_at,
+            "ARM": rand.arm if rand else "",
+            "STRATUM": rand.stratum if rand else "",
+            "DISCONTINUED_ON": p.discontinued_on,
+        })
+    frame = pd.DataFrame(rows, columns=list(PARTICIPANT_COLUMNS))
+    frame["FIRST_APPLICATION"] = pd.to_datetime(frame["FIRST_APPLICATION"], utc=True).dt.floor("s")
+    frame["DISCONTINUED_ON"] = pd.to_datetime(frame["DISCONTINUED_ON"])
+    return frame
+
+
 def qs_records(study: Study):
-    """Current diary records with what SDTM QS needs beyond the input files."""
+    """Current diary records with what SDTM QS needs beyond the input files, as tuples:
+    USUBJID, zone, first application, instrument, timepoint, diary date, answers, submitted at."""
     return (
         DiaryRecord.objects.current()
         .filter(participant__study=study)
-        .select_related("participant")
         .order_by("participant__usubjid", "submitted_at", "instrument")
+        .values_list("participant__usubjid", "participant__zone", "participant__first_application_at", "instrument",
+                     "timepoint", "diary_date", "answers", "submitted_at")
+    )
+
+
+def fhir_records(study: Study):
+    """Every diary record of a study, superseded ones too, each with the id of its successor (None if current)."""
+    successor = DiaryRecord.objects.filter(supersedes=OuterRef("pk")).values("id")[:1]
+    return (
+        DiaryRecord.objects.filter(participant__study=study)
+        .annotate(successor_id=Subquery(successor), usubjid=F("participant__usubjid"))
+        .order_by("participant__usubjid", "diary_date", "instrument", "timepoint", "submitted_at", "id")
+        .values("id", "usubjid", "instrument", "timepoint", "diary_date", "answers", "submitted_at", "supersedes_id",
+                "successor_id")
     )
 
 

@@ -31,7 +31,8 @@ class ExportSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Export
-        fields = ["id", "study", "requested_by", "unblinded", "formats", "as_of", "status", "error", "created_at",
+        fields = ["id", "study", "requested_by", "unblinded", "exclude_unrandomized", "formats", "as_of", "status",
+                  "error", "created_at",
                   "started_at", "finished_at", "url", "manifest", "files"]
         read_only_fields = fields
 
@@ -56,12 +57,19 @@ class ExportRequestSerializer(serializers.Serializer):
     study = serializers.CharField(required=False, help_text="Study code; may be left out when there is one study")
     formats = serializers.ListField(
         child=serializers.ChoiceField(choices=FORMATS), required=False, default=["csv"],
-        help_text="csv is always written; parquet, xlsx and xpt (adqs and qs only) are added on request")
+        help_text="csv is always written; on request: parquet, xlsx (not the item-level adqs, diary and qs), "
+                  "xpt (adqs and qs only), datasetjson (CDISC Dataset-JSON 1.1 of qs and adqs with define.xml) and "
+                  "fhir (a FHIR R4 Bundle of Questionnaires and QuestionnaireResponses)")
     as_of = serializers.DateField(required=False, allow_null=True, default=None,
-                                  help_text="Cut-off date (compliance and the long-term dataset); default: the "
-                                            "latest diary date (compliance) and the export's date (cycles)")
+                                  help_text="Data cut-off: values and visits after it are ignored, time points not "
+                                            "yet reached are reported as such; default: the export's date (UTC). "
+                                            "Written into the manifest")
     unblinded = serializers.BooleanField(required=False, default=False,
                                          help_text="Include arms; only for users who may see the randomization")
+    exclude_unrandomized = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Unblinded only: leave out analysis-set participants without a randomization (the report and "
+                  "manifest list them). Without it, such an export is refused with the list (400)")
 
 
 class ExportAcceptedSerializer(serializers.Serializer):

@@ -14,7 +14,8 @@ from django.utils import timezone
 from diaries import audit
 from diaries.models import Study
 
-from .export import FORMATS, export_transfer
+from . import selectors
+from .export import FORMATS, UnrandomizedParticipants, export_transfer, unrandomized_participants
 from .models import Export, ExportStatus, export_directory
 
 logger = logging.getLogger(__name__)
@@ -38,18 +39,31 @@ def can_see_arms(user) -> bool:
     return bool(user and user.is_active and user.has_perm(ARMS_PERMISSION))
 
 
-def run_export(*, study: Study, directory, formats, unblinded: bool, actor: Any, as_of=None) -> dict:
-    """Write a transfer and record who exported what, with every file's SHA-256."""
-    manifest = export_transfer(study=study, directory=directory, unblinded=unblinded, formats=formats, as_of=as_of)
+def run_export(*, study: Study, directory, formats, unblinded: bool, actor: Any, as_of=None,
+               exclude_unrandomized: bool = False) -> dict:
+    """Write a transfer and record who exported what, with every file's SHA-256.
+
+    Raises UnrandomizedParticipants for an unblinded export whose analysis set is not all
+    randomized, unless `exclude_unrandomized` (then the manifest lists who was left out).
+    """
+    requested_by = actor.get_username() if hasattr(actor, "get_username") else str(actor)
+    manifest = export_transfer(study=study, directory=directory, unblinded=unblinded, formats=formats, as_of=as_of,
+                               exclude_unrandomized=exclude_unrandomized, requested_by=requested_by)
     audit.log(actor=actor, action="export.transfer", obj=study,
-              after={"unblinded": unblinded, "formats": list(formats), "files": manifest["files"]})
+              after={"unblinded": unblinded, "formats": list(formats), "as_of": manifest["as_of"],
+                     "excluded_unrandomized": [p["USUBJID"] for p in manifest["excluded_unrandomized"]],
+                     "files": manifest["files"]})
     return manifest
 
 
 @transaction.atomic
 def request_export(*, user, study: Study, formats=("csv",), unblinded: bool = False,
-                   as_of: date | None = None) -> Export:
-    """Queue an export for `user`; unblinded only for users allowed to see arms. Worked after commit."""
+                   as_of: date | None = None, exclude_unrandomized: bool = False, dispatch: bool = True) -> Export:
+    """Queue an export for `user`; unblinded only for users allowed to see arms. Worked after commit.
+
+    An unblinded request is refused at once (UnrandomizedParticipants) when analysis-set
+    participants have no randomization, unless they are explicitly excluded.
+    """
     from . import tasks
 
     if not can_use_sponsor_api(user):
@@ -59,13 +73,20 @@ def request_export(*, user, study: Study, formats=("csv",), unblinded: bool = Fa
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ValueError(f"unknown format(s) {', '.join(sorted(unknown))}; known: {', '.join(FORMATS)}")
+    if unblinded and not exclude_unrandomized:
+        missing = unrandomized_participants(selectors.transfer_participants(study, unblinded=True))
+        if missing:
+            raise UnrandomizedParticipants(missing)
     export = Export(study=study, requested_by=user, unblinded=unblinded, as_of=as_of,
+                    exclude_unrandomized=exclude_unrandomized and unblinded,
                     formats=sorted({"csv", *formats}), created_at=timezone.now())
     export.directory = str(export_directory(export.id))
     export.save()
     audit.log(actor=user, action="export.request", obj=export,
-              after={"export": export.id, "unblinded": unblinded, "formats": export.formats, "as_of": as_of})
-    transaction.on_commit(lambda: tasks.run_export.delay(str(export.id)))
+              after={"export": export.id, "unblinded": unblinded, "formats": export.formats, "as_of": as_of,
+                     "exclude_unrandomized": export.exclude_unrandomized})
+    if dispatch:  # the demo works its export at once, before any worker runs
+        transaction.on_commit(lambda: tasks.run_export.delay(str(export.id)))
     return export
 
 
@@ -87,7 +108,8 @@ def perform_export(export_id) -> str:
         directory = export.path
         directory.parent.mkdir(parents=True, exist_ok=True)
         manifest = run_export(study=export.study, directory=directory, formats=export.formats,
-                              unblinded=export.unblinded, actor=export.requested_by, as_of=export.as_of)
+                              unblinded=export.unblinded, actor=export.requested_by, as_of=export.as_of,
+                              exclude_unrandomized=export.exclude_unrandomized)
     except Exception as exc:  # recorded on the row and in the log, never swallowed
         logger.exception("export %s failed", export_id)
         Export.objects.filter(id=export_id, status=ExportStatus.RUNNING).update(

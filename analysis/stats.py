@@ -1,6 +1,6 @@
 """Endpoint statistics (ENDPOINTS.md section 4): each arm against the reference arm.
 
-Binary endpoints: responder rate, Wald CI of the difference and a stratified
+Binary endpoints: responder rate, Newcombe hybrid score CI of the difference and a stratified
 Cochran-Mantel-Haenszel test. Continuous endpoints: mean and SD of the change and
 an ANCOVA (`change ~ arm + baseline`). Each comparison uses only the two arms'
 participants.
@@ -18,15 +18,31 @@ SUMMARY_COLUMNS = ["ENDPOINT", "ARM", "N", "RESPONDERS", "PCT", "MEAN", "SD", "R
 _NO_TEST = (np.nan, np.nan, np.nan)
 
 
-def wald_difference(responders: int, n: int, ref_responders: int, ref_n: int) -> tuple[float, float, float]:
-    """Difference of responder percentages (percentage points) and its 95% Wald CI.
+def wilson_interval(responders: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion, without continuity correction."""
+    z2 = Z_95**2
+    centre = (responders + z2 / 2) / (n + z2)
+    p = responders / n
+    half = Z_95 * np.sqrt(n) / (n + z2) * np.sqrt(p * (1 - p) + z2 / (4 * n))
+    return centre - half, centre + half
 
-    No continuity correction and no clipping to [-100, 100], as in the SAP.
+
+def newcombe_difference(responders: int, n: int, ref_responders: int, ref_n: int) -> tuple[float, float, float]:
+    """Difference of responder percentages (percentage points) and its 95% Newcombe hybrid score CI.
+
+    Newcombe (1998), method 10: each arm's Wilson limits combined by the square-and-add
+    rule. Unlike Wald's interval it stays inside [-100, 100] and is not degenerate when
+    both arms have 0% (or 100%) responders.
     """
-    p, p_ref = responders / n, ref_responders / ref_n
+    p1, p0 = responders / n, ref_responders / ref_n
+    l1, u1 = wilson_interval(responders, n)
+    l0, u0 = wilson_interval(ref_responders, ref_n)
+    d = p1 - p0
+    low = d - np.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2)
+    high = d + np.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
+    # The difference itself is computed as in the PCT column, so DIFF = PCT - reference PCT exactly.
     diff = 100 * responders / n - 100 * ref_responders / ref_n
-    half_width = Z_95 * 100 * np.sqrt(p * (1 - p) / n + p_ref * (1 - p_ref) / ref_n)
-    return diff, diff - half_width, diff + half_width
+    return diff, float(max(100 * low, -100.0)), float(min(100 * high, 100.0))
 
 
 def cmh_p_value(treated, responder, strata) -> float:
@@ -98,7 +114,7 @@ def endpoint_summary(
                 ref = by_group[reference]
                 pair = pd.concat([members, ref])
                 row["REF_ARM"] = reference
-                row["DIFF"], row["CI_LOW"], row["CI_HIGH"] = wald_difference(
+                row["DIFF"], row["CI_LOW"], row["CI_HIGH"] = newcombe_difference(
                     responders, n, int(ref["RESPONDER"].sum()), len(ref)
                 )
                 row["P_VALUE"] = cmh_p_value(pair["GROUP"] == group, pair["RESPONDER"], pair["STRATUM"])

@@ -53,10 +53,12 @@ def compute_endpoints(
 ) -> dict[str, pd.DataFrame]:
     """adqs, responders, endpoint_summary and compliance, each sorted in file order.
 
-    `as_of` (a date) only caps the expected days of compliance; by default it is the
-    latest DIARY_DATE of the diary.
+    `as_of` is the data cut-off (a date; by default the latest DIARY_DATE of the diary):
+    diary values and visits after it are ignored, and a participant counts for a time
+    point only once its nominal last day is on or before it (ENDPOINTS.md section 4).
     """
-    derived = endpoints.derive(inputs.participants, inputs.diary, inputs.visits, min_days)
+    as_of = default_as_of(inputs) if as_of is None else as_of
+    derived = endpoints.derive(inputs.participants, inputs.diary, inputs.visits, min_days, as_of=as_of)
     subjects = derived.subjects
     binary = endpoints.binary_outcomes(derived)
     continuous = endpoints.continuous_outcomes(derived)
@@ -73,8 +75,6 @@ def compute_endpoints(
         reference=reference,
     )
 
-    if as_of is None and len(inputs.diary):
-        as_of = inputs.diary["DIARY_DATE"].max()
     outputs = {
         "adqs": endpoints.adqs_rows(derived),
         "responders": endpoints.responder_rows(derived, binary),
@@ -82,6 +82,40 @@ def compute_endpoints(
         "compliance": endpoints.compliance_rows(inputs.diary, subjects, as_of),
     }
     return {name: sort_rows(frame, OUTPUT_FILES[name][2]) for name, frame in outputs.items()}
+
+
+def default_as_of(inputs: Inputs):
+    """The default data cut-off: the latest DIARY_DATE (None for an empty diary: no cut-off)."""
+    if not len(inputs.diary):
+        return None
+    return pd.Timestamp(inputs.diary["DIARY_DATE"].max()).date()
+
+
+def not_yet_reached(inputs: Inputs, as_of=None) -> list[str]:
+    """Endpoints no participant of the analysis set is evaluable for at the cut-off (N = 0 in every arm)."""
+    as_of = default_as_of(inputs) if as_of is None else as_of
+    reached = endpoints.analysis_set(inputs.participants, as_of)["REACHED"]
+    latest = int(reached.max()) if len(reached) else None
+    every = [*endpoints.BINARY_ENDPOINTS, *endpoints.CONTINUOUS_ENDPOINTS]
+    return sorted(e.name for e in every if latest is None or latest < endpoints.last_study_day(e))
+
+
+def arm_counts(outputs: dict[str, pd.DataFrame]) -> dict[str, int]:
+    """Participants of the analysis set per arm (ALL when blinded), from responders.csv."""
+    per_subject = outputs["responders"].drop_duplicates("USUBJID")
+    arms = per_subject["ARM"].astype(str).replace("", endpoints.BLINDED_GROUP)
+    return {arm: int(count) for arm, count in sorted(arms.value_counts().items())}
+
+
+def summary_line(outputs: dict[str, pd.DataFrame], *, files: int, directory, as_of, not_reached: list[str]) -> str:
+    """One line for the end of a run: participants per arm, endpoints, files written, the cut-off."""
+    counts = arm_counts(outputs)
+    arms = ", ".join(f"{arm} {n}" for arm, n in counts.items()) or "none"
+    endpoint_count = outputs["endpoint_summary"]["ENDPOINT"].nunique()
+    reached = f" ({len(not_reached)} not yet reached)" if not_reached else ""
+    cutoff = as_of.isoformat() if as_of is not None else "none (empty diary)"
+    return (f"{sum(counts.values())} participants ({arms}), {endpoint_count} endpoints{reached}, "
+            f"{files} files written to {directory}, data cut-off {cutoff}")
 
 
 def _with_subject_columns(outcomes: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame:

@@ -54,3 +54,32 @@ def test_exit_status_is_2_from_the_command_line(tmp_path):
     assert "participants.csv: line 1: missing file" in result.stderr
     assert "diary.csv: line 1: missing file" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_mix_of_randomized_and_unrandomized_participants_is_refused_listing_each(tmp_path):
+    files = TrialFiles([participant("S1", arm="RUX15"), participant("S2", arm=""), participant("S3", arm="",
+                        siteid="201", tz="America/Chicago", first_application="2026-01-13T02:00:00+00:00")])
+    result = subprocess.run(
+        [sys.executable, "manage.py", "compute_endpoints", "--input", str(files.write(tmp_path / "in")), "--output",
+         str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert [line for line in result.stderr.splitlines() if line.startswith("participants.csv")] == [
+        "participants.csv: line 3: ARM is empty for S2 (site 101, Day 1 2026-01-12) while other participants of "
+        "the analysis set have one: randomize or exclude them",
+        # 02:00 UTC on the 13th is the evening of the 12th in Chicago: Day 1 is a local date.
+        "participants.csv: line 4: ARM is empty for S3 (site 201, Day 1 2026-01-12) while other participants of "
+        "the analysis set have one: randomize or exclude them",
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_command_ends_with_a_one_line_summary(tmp_path):
+    files = TrialFiles([participant("S1", arm="RUX15"), participant("S2", arm="VEHICLE")],
+                       itch("S1", {-7: 6, -6: 6, -5: 6, -4: 6, 1: 2, 9: 3}) + itch("S2", {-7: 6, 1: 5}))
+    stdout = io.StringIO()
+    call_command("compute_endpoints", "--input", str(files.write(tmp_path / "in")), "--output", str(tmp_path / "o"),
+                 stdout=stdout)  # fmt: skip
+    # The latest diary date is Day 9: the 10 endpoints of Weeks 2, 4 and 8 are not yet reached.
+    assert stdout.getvalue() == (f"compute_endpoints: 2 participants (RUX15 1, VEHICLE 1), 13 endpoints (10 not yet "
+                                 f"reached), 4 files written to {tmp_path / 'o'}, data cut-off 2026-01-20\n")

@@ -5,6 +5,7 @@ import math
 import pandas as pd
 import pytest
 
+from analysis.inputs import InputError
 from tests.analysis.trial_files import TrialFiles, date_of, h12, itch, one, participant, promis, rows, run
 
 RUNIN = range(-7, 0)
@@ -56,7 +57,7 @@ def test_weekly_value_uses_the_actual_visit_day(tmp_path):
     # Nominal Week 2 is Day 15 (window Days 8..14, mean 50/7); the visit happened on Day 17.
     scores = {d: 0 if d < 10 else 10 for d in range(1, 21)}
     files = TrialFiles([participant("S1")], itch("S1", scores), visits=[f"S1,2,{date_of(17)}"])
-    out = run(files, tmp_path)
+    out = run(files, tmp_path, as_of=date_of(21))  # Week 3's last day: evaluable
     week2 = adqs_row(out, "S1", "ITCHNRSW", 2)
     assert (week2["AVISIT"], week2["ADY"], week2["AVAL"], week2["NVALS"]) == ("WEEK 2", 17, 10, 7)
     week3 = adqs_row(out, "S1", "ITCHNRSW", 3)  # no visit recorded: nominal Day 22, Days 15..21
@@ -167,7 +168,7 @@ def test_an_improvement_of_exactly_4_from_float_means_reaches_the_threshold(tmp_
     runin = dict(zip(range(-6, 0), [6, 6, 7, 6, 6, 7], strict=True))
     week2 = dict(zip(range(8, 14), [2, 2, 3, 2, 2, 3], strict=True))
     assert 38 / 6 - 14 / 6 < 4
-    out = run(TrialFiles([participant("S1")], itch("S1", {**runin, **week2})), tmp_path)
+    out = run(TrialFiles([participant("S1")], itch("S1", {**runin, **week2})), tmp_path, as_of=date_of(28))
     assert responder(out, "S1", "ITCH_NRS4_W2") == ("Y", "Y", "N")
     assert responder(out, "S1", "ITCH_NRS4_W4") == ("Y", "N", "Y")
 
@@ -183,7 +184,7 @@ def test_promis_population_needs_baseline_14_and_responder_6_points(tmp_path):
     runin = {d: [2, 2, 2, 2, 2, 2, 1, 1] for d in RUNIN}  # raw 14
     files = TrialFiles([participant("IN"), participant("OUT")], promis("IN", {**runin, **{d: [1] * 8 for d in
                        range(8, 15)}}) + promis("OUT", {d: [2, 2, 2, 2, 2, 1, 1, 1] for d in RUNIN}))  # fmt: skip
-    out = run(files, tmp_path)
+    out = run(files, tmp_path, as_of=date_of(56))
     assert responder(out, "IN", "PROMIS_SD6_W2") == ("Y", "Y", "N")
     assert responder(out, "IN", "PROMIS_SD6_W8") == ("Y", "N", "Y")
     assert responder(out, "OUT", "PROMIS_SD6_W2") == ("N", "", "")
@@ -203,8 +204,8 @@ def test_every_analysis_set_participant_has_every_binary_endpoint(tmp_path):
 # -- blinding ---------------------------------------------------------------------------------
 
 
-def test_one_participant_without_arm_blinds_every_output(tmp_path):
-    files = TrialFiles([participant("S1", arm="RUX15"), participant("S2", arm="")],
+def test_no_participant_with_an_arm_blinds_every_output(tmp_path):
+    files = TrialFiles([participant("S1", arm=""), participant("S2", arm="")],
                        itch("S1", {**{d: 8 for d in RUNIN}, 2: 1}) + itch("S2", {**{d: 8 for d in RUNIN}, 2: 1}))
     out = run(files, tmp_path)
     assert set(out["adqs"]["ARM"]) == {""}
@@ -214,6 +215,24 @@ def test_one_participant_without_arm_blinds_every_output(tmp_path):
     d2 = one(summary, ENDPOINT="ITCH_NRS4_D2")
     assert (d2["N"], d2["RESPONDERS"], d2["PCT"], d2["REF_ARM"]) == (2, 2, 100, "")
     assert pd.isna(d2["DIFF"]) and pd.isna(d2["P_VALUE"])
+
+
+def test_a_mix_of_randomized_and_unrandomized_participants_is_never_pooled(tmp_path):
+    from analysis.endpoints import derive
+    from analysis.inputs import read_inputs
+
+    files = TrialFiles([participant("S1", arm="RUX15"), participant("S2", arm=""),
+                        participant("S3", arm="", first_application="")])  # S3 is not in the analysis set
+    with pytest.raises(InputError) as refusal:
+        read_inputs(files.write(tmp_path))
+    assert refusal.value.problems == [
+        "participants.csv: line 3: ARM is empty for S2 (site 101, Day 1 2026-01-12) while other participants of "
+        "the analysis set have one: randomize or exclude them"]
+    # Frames that skip the file checks are refused by the engine too.
+    inputs = read_inputs(TrialFiles([participant("S1", arm="RUX15")]).write(tmp_path / "ok"))
+    mixed = pd.concat([inputs.participants, inputs.participants.assign(USUBJID="S2", ARM="")])
+    with pytest.raises(ValueError, match="refusing to pool"):
+        derive(mixed, inputs.diary, inputs.visits)
 
 
 def test_arms_are_reported_when_every_participant_has_one(tmp_path):
@@ -246,8 +265,9 @@ def test_as_of_caps_compliance_and_nothing_expected_leaves_pct_empty(tmp_path):
     vc = one(out["compliance"], USUBJID="S1", PERIOD="VC")
     assert (runin["EXPECTED"], runin["COMPLETED"], runin["PCT"]) == (2, 2, 100)
     assert (vc["EXPECTED"], vc["COMPLETED"]) == (0, 0) and pd.isna(vc["PCT"])
-    # as-of affects compliance only
-    assert len(rows(out["adqs"], PARAMCD="ITCHNRS")) == 2
+    # The cut-off is also the analysis's: nothing after it counts (2 run-in days: no baseline either).
+    assert rows(out["adqs"], PARAMCD="ITCHNRS") == []
+    assert len(rows(run(files, tmp_path, as_of=date_of(1))["adqs"], PARAMCD="ITCHNRS")) == 1
 
 
 @pytest.mark.parametrize("arm", ["RUX15", ""])
@@ -257,3 +277,61 @@ def test_h12_change_is_an_observed_case_endpoint(tmp_path, arm):
     group = arm or "ALL"
     row = one(summary, ENDPOINT="ITCH_CHG_H12", ARM=group)
     assert (row["N"], row["MEAN"]) == (1, -2) and pd.isna(row["SD"]) and pd.isna(row["RESPONDERS"])
+
+
+# -- data cut-off (evaluability) ----------------------------------------------------------------
+
+
+def _week2_trial():
+    # Baseline 8, then 2 every day: a Week 2 responder once Week 2 is reached (study day 14).
+    return TrialFiles([participant("S1", arm="RUX15"), participant("S2", arm="VEHICLE")],
+                      itch("S1", {**{d: 8 for d in RUNIN}, **{d: 2 for d in range(1, 21)}})
+                      + itch("S2", {**{d: 8 for d in RUNIN}, **{d: 7 for d in range(1, 21)}}))
+
+
+def test_week_2_is_not_evaluable_one_day_before_its_last_day(tmp_path):
+    out = run(_week2_trial(), tmp_path, as_of=date_of(13))
+    assert responder(out, "S1", "ITCH_NRS4_W2") == ("N", "", "")
+    assert rows(out["adqs"], USUBJID="S1", PARAMCD="ITCHNRSW", AVISITN=2) == []
+    assert [r["AVISITN"] for r in rows(out["adqs"], USUBJID="S1", PARAMCD="ITCHNRSW")] == [0, 1]
+    # Values after the cut-off are ignored everywhere, daily rows included.
+    assert max(r["AVISITN"] for r in rows(out["adqs"], USUBJID="S1", PARAMCD="ITCHNRS")) == 13
+    for arm in ("RUX15", "VEHICLE"):
+        w2 = one(out["endpoint_summary"], ENDPOINT="ITCH_NRS4_W2", ARM=arm)
+        assert w2["N"] == 0 and pd.isna(w2["PCT"]) and pd.isna(w2["DIFF"]) and w2["REF_ARM"] == ""
+        assert one(out["endpoint_summary"], ENDPOINT="ITCH_CHG_W2", ARM=arm)["N"] == 0
+    # Day 7 was reached: counted as usual.
+    assert one(out["endpoint_summary"], ENDPOINT="ITCH_NRS4_D7", ARM="RUX15")["N"] == 1
+
+
+def test_week_2_is_evaluable_on_its_last_day(tmp_path):
+    out = run(_week2_trial(), tmp_path, as_of=date_of(14))
+    assert responder(out, "S1", "ITCH_NRS4_W2") == ("Y", "Y", "N")
+    assert responder(out, "S2", "ITCH_NRS4_W2") == ("Y", "N", "N")
+    w2 = one(out["endpoint_summary"], ENDPOINT="ITCH_NRS4_W2", ARM="RUX15")
+    assert (w2["N"], w2["RESPONDERS"], w2["PCT"], w2["REF_ARM"], w2["DIFF"]) == (1, 1, 100, "VEHICLE", 100)
+    # A later Week stays "not yet reached", never 0%.
+    w4 = one(out["endpoint_summary"], ENDPOINT="ITCH_NRS4_W4", ARM="RUX15")
+    assert w4["N"] == 0 and pd.isna(w4["PCT"])
+
+
+def test_default_cut_off_is_the_latest_diary_date(tmp_path):
+    # Latest diary date is Day 20: Week 2 reached, Week 4 (Day 28) not.
+    out = run(_week2_trial(), tmp_path)
+    assert responder(out, "S1", "ITCH_NRS4_W2")[0] == "Y"
+    assert responder(out, "S1", "ITCH_NRS4_W4") == ("N", "", "")
+
+
+def test_a_visit_after_the_cut_off_is_ignored(tmp_path):
+    files = _week2_trial()
+    files.visits = [f"S1,1,{date_of(12)}"]  # Week 1 visit recorded on Day 12, after a Day 9 cut-off
+    out = run(files, tmp_path, as_of=date_of(9))
+    assert adqs_row(out, "S1", "ITCHNRSW", 1)["ADY"] == 8  # the nominal visit day
+
+
+def test_discontinued_participant_is_evaluable_by_the_same_dates(tmp_path):
+    files = TrialFiles([participant("S1", discontinued_on=str(date_of(3))), participant("S2")],
+                       itch("S1", {**{d: 8 for d in RUNIN}, 1: 2, 2: 2, 3: 2}) + itch("S2", {20: 5}))
+    out = run(files, tmp_path, as_of=date_of(20))
+    assert responder(out, "S1", "ITCH_NRS4_W2") == ("Y", "N", "Y")  # reached, missing: NRI
+

@@ -24,7 +24,7 @@ GOOD_ITCH = "S1,ITCH_NRS,DAILY,2026-01-12,1,5,2026-01-12T20:00:00+00:00"
 
 
 def test_valid_files_are_parsed_with_types(tmp_path):
-    files = TrialFiles([participant("S1", discontinued_on="2026-02-01"), participant("S2", arm="")],
+    files = TrialFiles([participant("S1", discontinued_on="2026-02-01"), participant("S2", arm="", first_application="")],
                        itch("S1", {1: 5}), visits=["S1,2,2026-01-27"])  # fmt: skip
     inputs = read_inputs(files.write(tmp_path))
     p = inputs.participants.set_index("USUBJID")

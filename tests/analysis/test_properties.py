@@ -4,24 +4,27 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.analysis.trial_files import TrialFiles, itch, participant, run
+from tests.analysis.trial_files import TrialFiles, date_of, itch, participant, run
 
 DAYS = [*range(-7, 0), *range(1, 16)]
 diaries = st.dictionaries(st.sampled_from(DAYS), st.integers(0, 10), max_size=len(DAYS))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(scores=diaries)
-def test_itch_responders_agree_with_adqs_changes(tmp_path_factory, scores):
-    out = run(TrialFiles([participant("S1")], itch("S1", scores)), tmp_path_factory.mktemp("p"))
+@given(scores=diaries, cutoff=st.sampled_from(DAYS))
+def test_itch_responders_agree_with_adqs_changes(tmp_path_factory, scores, cutoff):
+    """At any data cut-off: a time point not yet reached has nobody in its population."""
+    out = run(TrialFiles([participant("S1")], itch("S1", scores)), tmp_path_factory.mktemp("p"),
+              as_of=date_of(cutoff))
     adqs, responders = out["adqs"], out["responders"].set_index("ENDPOINT")
     base = adqs[(adqs["PARAMCD"] == "ITCHNRS") & (adqs["AVISITN"] == 0)]["AVAL"]
     in_population = not base.empty and base.iloc[0] >= 4 - 1e-9
-    for endpoint, paramcd, visit in [("ITCH_NRS4_W2", "ITCHNRSW", 2), ("ITCH_NRS4_D2", "ITCHNRS", 2),
-                                     ("ITCH_NRS4_D7", "ITCHNRS", 7)]:  # fmt: skip
+    for endpoint, paramcd, visit, last_day in [("ITCH_NRS4_W2", "ITCHNRSW", 2, 14), ("ITCH_NRS4_D2", "ITCHNRS", 2, 2),
+                                               ("ITCH_NRS4_D7", "ITCHNRS", 7, 7)]:  # fmt: skip
         row = responders.loc[endpoint]
-        assert row["INPOP"] == ("Y" if in_population else "N")
-        if not in_population:
+        evaluable = cutoff >= last_day
+        assert row["INPOP"] == ("Y" if in_population and evaluable else "N")
+        if row["INPOP"] == "N":
             assert (row["RESPONDER"], row["IMPUTED"]) == ("", "")
             continue
         value = adqs[(adqs["PARAMCD"] == paramcd) & (adqs["AVISITN"] == visit)]

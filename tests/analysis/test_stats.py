@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from analysis.stats import Z_95, ancova, cmh_p_value, endpoint_summary, wald_difference
+from analysis.stats import Z_95, ancova, cmh_p_value, endpoint_summary, newcombe_difference, wilson_interval
 
 
 def textbook_cmh(treated, responder, strata):
@@ -54,18 +54,50 @@ def test_cmh_keeps_tiny_p_values_that_one_minus_cdf_would_round_to_zero():
     assert 0 < p < 1e-80
 
 
-def test_wald_difference_in_percentage_points():
-    diff, low, high = wald_difference(2, 3, 1, 4)
-    p1, p0 = 2 / 3, 1 / 4
-    half = Z_95 * 100 * np.sqrt(p1 * (1 - p1) / 3 + p0 * (1 - p0) / 4)
-    assert diff == pytest.approx(100 * (p1 - p0))
-    assert (low, high) == pytest.approx((diff - half, diff + half))
+# Newcombe (1998), Statistics in Medicine 17:873-890, Table II, method 10 (hybrid score, no
+# continuity correction): the published limits of the difference, to 4 decimals.
+NEWCOMBE_TABLE_II = [
+    ((56, 70, 48, 80), (0.0524, 0.3339)),
+    ((9, 10, 3, 10), (0.1705, 0.8090)),
+    ((6, 7, 2, 7), (0.0582, 0.8062)),
+    ((5, 56, 0, 29), (-0.0381, 0.1926)),
+    ((0, 10, 0, 20), (-0.1611, 0.2775)),
+    ((0, 10, 0, 10), (-0.2775, 0.2775)),
+    ((10, 10, 0, 20), (0.6791, 1.0000)),
+    ((10, 10, 0, 10), (0.6075, 1.0000)),
+]
 
 
-def test_wald_interval_is_not_clipped():
-    # 10/10 against 1/10: 90 points, half-width 1.96 * 100 * sqrt(0.09 / 10) = 18.6.
-    diff, low, high = wald_difference(10, 10, 1, 10)
-    assert diff == 90 and high == pytest.approx(90 + Z_95 * 100 * np.sqrt(0.009)) and high > 100
+@pytest.mark.parametrize(("counts", "published"), NEWCOMBE_TABLE_II)
+def test_newcombe_interval_matches_the_published_worked_examples(counts, published):
+    diff, low, high = newcombe_difference(*counts)
+    x1, n1, x0, n0 = counts
+    assert diff == pytest.approx(100 * x1 / n1 - 100 * x0 / n0)
+    assert (round(low / 100, 4), round(high / 100, 4)) == published
+
+
+def test_56_of_70_against_48_of_80_is_5_24_to_33_39_points():
+    diff, low, high = newcombe_difference(56, 70, 48, 80)
+    assert diff == pytest.approx(20) and f"{low:.2f} to {high:.2f}" == "5.24 to 33.39"
+
+
+def test_zero_responders_in_both_arms_is_not_a_degenerate_interval():
+    diff, low, high = newcombe_difference(0, 12, 0, 9)
+    assert diff == 0 and low < -20 and high > 20
+    assert low == pytest.approx(-100 * wilson_interval(0, 9)[1]) and high == pytest.approx(100 * wilson_interval(0, 12)[1])
+
+
+def test_newcombe_interval_stays_within_minus_and_plus_100():
+    for counts in [(10, 10, 0, 10), (0, 10, 10, 10), (1, 1, 0, 1), (0, 1, 1, 1)]:
+        diff, low, high = newcombe_difference(*counts)
+        assert -100 <= low <= diff <= high <= 100
+
+
+def test_wilson_interval_against_the_closed_form():
+    low, high = wilson_interval(3, 10)
+    z = Z_95
+    centre, half = (3 + z * z / 2) / (10 + z * z), z * np.sqrt(10) / (10 + z * z) * np.sqrt(0.21 + z * z / 40)
+    assert (low, high) == pytest.approx((centre - half, centre + half), rel=1e-12)
 
 
 def textbook_ancova(change, baseline, treated):

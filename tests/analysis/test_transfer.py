@@ -75,9 +75,9 @@ def test_output_files_byte_for_byte(tmp_path):
     assert summary[0] == "ENDPOINT,ARM,N,RESPONDERS,PCT,MEAN,SD,REF_ARM,DIFF,CI_LOW,CI_HIGH,P_VALUE"
     # RUX15: S2 (day 2: 7 - 3 = 4, a responder) and S3 (missing: NRI); VEHICLE: S1 (7 - 2 = 5).
     # Strata: S1 "A" and S3 "A" (kept), S2 "" (alone, dropped). In stratum A: a=0, E=1/2, V=1/4: chi2 = 1.
-    # Wald: -50 +- 1.959963984540054 * 100 * sqrt(0.5 * 0.5 / 2 + 0) = -50 +- 69.29519121748389.
+    # Newcombe: Wilson limits of 1/2 (0.0945.., 0.9054..) and of 1/1 (0.6097.., 1), square-and-add.
     p = repr(float(chi2.sf(1.0, 1)))
-    assert "ITCH_NRS4_D2,RUX15,2,1,50,,,VEHICLE,-50,-119.29519121748389,19.29519121748389," + p in summary
+    assert "ITCH_NRS4_D2,RUX15,2,1,50,,,VEHICLE,-50,-90.54687942657694,39.10493441098358," + p in summary
     assert "ITCH_NRS4_D2,VEHICLE,1,1,100,,,,,,," in summary
     assert [line.split(",")[:2] for line in summary[1:]] == sorted(line.split(",")[:2] for line in summary[1:])
 

@@ -2,7 +2,7 @@
 
 import hashlib
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -43,7 +43,10 @@ def trial(study, alice):
 
 def test_round_trip_export_then_compute_is_byte_identical(trial, tmp_path):
     call_command("export_transfer", "--output", str(tmp_path / "t"))
-    call_command("compute_endpoints", "--input", str(tmp_path / "t"), "--output", str(tmp_path / "again"))
+    as_of = json.loads((tmp_path / "t" / "manifest.json").read_text())["as_of"]
+    assert as_of == datetime.now(UTC).date().isoformat()  # the export's date in UTC by default
+    call_command("compute_endpoints", "--input", str(tmp_path / "t"), "--output", str(tmp_path / "again"),
+                 "--as-of", as_of)
     for name in ("adqs.csv", "responders.csv", "endpoint_summary.csv", "compliance.csv"):
         assert (tmp_path / "t" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
     adqs = pd.read_csv(tmp_path / "t" / "adqs.csv", dtype=str, keep_default_na=False)
@@ -86,7 +89,8 @@ def test_manifest_lists_every_file_with_rows_and_checksum_and_the_export_is_audi
     manifest = json.loads((tmp_path / "t" / "manifest.json").read_text())
     names = [f["name"] for f in manifest["files"]]
     assert names == sorted(names) and "manifest.json" not in names
-    assert {"adqs.xpt", "qs.xpt", "adqs.parquet", "diary.xlsx"} <= set(names)
+    assert {"adqs.xpt", "qs.xpt", "adqs.parquet", "responders.xlsx", "endpoint_summary.xlsx"} <= set(names)
+    assert not {"adqs.xlsx", "diary.xlsx", "qs.xlsx"} & set(names)  # item-level tables outgrow a spreadsheet
     for f in manifest["files"]:
         assert hashlib.sha256((tmp_path / "t" / f["name"]).read_bytes()).hexdigest() == f["sha256"]
     qs_rows = len((tmp_path / "t" / "qs.csv").read_text().splitlines()) - 1
@@ -133,3 +137,45 @@ def test_unknown_format_is_refused(trial, tmp_path):
     with pytest.raises(CommandError, match="unknown format"):
         call_command("export_transfer", "--output", str(tmp_path / "t"), "--format", "sas7bdat")
     assert not (tmp_path / "t").exists()
+
+
+def test_unblinded_export_with_unrandomized_participants_is_refused_unless_excluded(trial, tmp_path, statistician,
+                                                                                      capsys):
+    alice, carol = trial
+    rand = tmp_path / "rand.csv"
+    rand.write_text("USUBJID,ARM,STRATUM\nTRUE-AD-101-0001,RUX15,A\n")
+    call_command("import_randomization", str(rand), "--user", "stat")
+    with pytest.raises(CommandError) as refused:
+        call_command("export_transfer", "--output", str(tmp_path / "t"), "--unblinded-as", "stat")
+    assert refused.value.returncode == 2
+    assert "  TRUE-AD-101-0003  site 101  Day 1 2026-03-08" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()
+
+    call_command("export_transfer", "--output", str(tmp_path / "t"), "--unblinded-as", "stat",
+                 "--exclude-unrandomized", "--as-of", "2026-03-22")
+    manifest = json.loads((tmp_path / "t" / "manifest.json").read_text())
+    assert manifest["excluded_unrandomized"] == [{"USUBJID": "TRUE-AD-101-0003", "SITEID": "101",
+                                                  "DAY1": "2026-03-08"}]
+    assert (manifest["unblinded"], manifest["requested_by"], manifest["as_of"]) == (True, "stat", "2026-03-22")
+    out = capsys.readouterr().out.splitlines()[-1]
+    assert out == (f"export_transfer: 1 participants (RUX15 1, 1 unrandomized excluded), 13 endpoints (7 not yet "
+                   f"reached), {len(manifest['files'])} files written to {tmp_path / 't'}, data cut-off 2026-03-22, "
+                   f"unblinded")
+    # The exported inputs leave the excluded participant out, so they reproduce the outputs.
+    assert "TRUE-AD-101-0003" not in (tmp_path / "t" / "diary.csv").read_text()
+    call_command("compute_endpoints", "--input", str(tmp_path / "t"), "--output", str(tmp_path / "again"),
+                 "--as-of", "2026-03-22")
+    for name in ("adqs.csv", "responders.csv", "endpoint_summary.csv", "compliance.csv"):
+        assert (tmp_path / "t" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+
+
+def test_round_trip_at_a_cut_off_in_the_middle_of_the_data(trial, tmp_path):
+    # Day 1 is 2026-03-08: Week 2 ends on Day 14 = 2026-03-21; a day before, it is not yet reached.
+    for as_of, week2_rows in (("2026-03-20", 0), ("2026-03-21", 2)):
+        call_command("export_transfer", "--output", str(tmp_path / as_of), "--as-of", as_of)
+        call_command("compute_endpoints", "--input", str(tmp_path / as_of), "--output", str(tmp_path / f"{as_of}c"),
+                     "--as-of", as_of)
+        for name in ("adqs.csv", "responders.csv", "endpoint_summary.csv", "compliance.csv"):
+            assert (tmp_path / as_of / name).read_bytes() == (tmp_path / f"{as_of}c" / name).read_bytes(), name
+        adqs = pd.read_csv(tmp_path / as_of / "adqs.csv", dtype=str, keep_default_na=False)
+        assert len(adqs[(adqs.PARAMCD == "ITCHNRSW") & (adqs.AVISITN == "2")]) == week2_rows

@@ -98,3 +98,20 @@ def test_no_phone_number_appears_in_any_response(trial, sponsor, statistician, r
     assert Export.objects.get().status == "done"
     # And no names either: participants have none, users only their login name.
     assert json.loads(detail.content)["requested_by"] == "sponsor"
+
+
+def test_fhir_bundle_from_the_api_validates_and_pages(trial, sponsor, coordinator):
+    from fhir.resources.R4B.bundle import Bundle
+
+    client = client_for(sponsor)
+    response = client.get("/api/v1/fhir/?page_size=50")
+    assert response.status_code == 200 and response["Content-Type"].startswith("application/fhir+json")
+    body = response.json()
+    bundle = Bundle.model_validate(body)
+    assert bundle.type == "searchset" and bundle.total == DiaryRecord.objects.count()
+    kinds = [e.resource.__class__.__name__ for e in bundle.entry]
+    assert kinds[:2] == ["Questionnaire", "Questionnaire"] and kinds.count("QuestionnaireResponse") == 50
+    assert any(link.relation == "next" for link in bundle.link)
+    assert client_for(coordinator).get("/api/v1/fhir/").status_code == 403
+    for participant in trial:
+        assert participant.phone not in response.content.decode()

@@ -185,3 +185,39 @@ def test_an_export_is_worked_by_a_real_celery_worker(trial, sponsor, celery_work
             break
         time.sleep(0.2)
     assert status == "done"
+
+
+def test_an_unblinded_request_with_unrandomized_participants_is_refused_listing_them(
+        trial, statistician, django_capture_on_commit_callbacks):
+    from diaries.models import Randomization
+
+    alice, carol, dave = trial
+    Randomization.objects.create(participant=alice, arm="RUX15", stratum="A", imported_at=alice.enrolled_at)
+    client, response = request_export(statistician, {"unblinded": True}, capture=django_capture_on_commit_callbacks)
+    assert response.status_code == 400
+    assert response.json()["unrandomized"] == [
+        {"USUBJID": "TRUE-AD-101-0003", "SITEID": "101", "DAY1": "2026-03-08"},
+        {"USUBJID": "TRUE-AD-201-0001", "SITEID": "201", "DAY1": "2026-03-08"},
+    ]
+    assert not Export.objects.exists()
+
+
+def test_an_unblinded_request_may_exclude_the_unrandomized_explicitly(
+        trial, statistician, run_tasks_on_commit, django_capture_on_commit_callbacks):
+    from diaries.models import Randomization
+
+    alice, carol, dave = trial
+    for p, arm in ((alice, "RUX15"), (carol, "VEHICLE")):
+        Randomization.objects.create(participant=p, arm=arm, stratum="A", imported_at=p.enrolled_at)
+    client, response = request_export(statistician, {"unblinded": True, "exclude_unrandomized": True},
+                                      capture=django_capture_on_commit_callbacks)
+    assert response.status_code == 202
+    body = _done(client, response)
+    assert body["exclude_unrandomized"] is True
+    assert body["manifest"]["excluded_unrandomized"] == [
+        {"USUBJID": "TRUE-AD-201-0001", "SITEID": "201", "DAY1": "2026-03-08"}]
+    directory = Export.objects.get().path
+    assert "TRUE-AD-201-0001" not in (directory / "participants.csv").read_text()
+    assert set(pd.read_csv(directory / "endpoint_summary.csv", dtype=str).ARM) == {"RUX15", "VEHICLE"}
+    report = (directory / "report.html").read_text()
+    assert "1 excluded on request: TRUE-AD-201-0001 (site 201, Day 1 2026-03-08)" in report

@@ -5,7 +5,14 @@ import datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.inputs import InputError, read_inputs
-from analysis.transfer import compute_endpoints, write_outputs
+from analysis.transfer import (
+    OUTPUT_FILES,
+    compute_endpoints,
+    default_as_of,
+    not_yet_reached,
+    summary_line,
+    write_outputs,
+)
 
 # The contract's exit status for refused input (ENDPOINTS.md section 5).
 BAD_INPUT = 2
@@ -25,7 +32,8 @@ class Command(BaseCommand):
         parser.add_argument("--input", required=True, help="folder with participants.csv, diary.csv, visits.csv")
         parser.add_argument("--output", required=True, help="folder for the output files (created)")
         parser.add_argument("--as-of", dest="as_of", type=str, default=None,
-                            help="cut-off date for compliance (default: latest DIARY_DATE)")  # fmt: skip
+                            help="data cut-off: values and visits after it are ignored, time points not yet "
+                                 "reached have N = 0 (default: the latest DIARY_DATE)")  # fmt: skip
 
     def handle(self, *args, input, output, as_of, **options):
         as_of = _date(as_of) if as_of else None
@@ -36,4 +44,9 @@ class Command(BaseCommand):
                 self.stderr.write(problem)
             raise CommandError(f"input refused: {len(error.problems)} problem(s), nothing written",
                                returncode=BAD_INPUT) from error  # fmt: skip
-        write_outputs(compute_endpoints(inputs, as_of=as_of), output)
+        as_of = as_of or default_as_of(inputs)
+        outputs = compute_endpoints(inputs, as_of=as_of)
+        write_outputs(outputs, output)
+        self.stdout.write("compute_endpoints: " + summary_line(
+            outputs, files=len(OUTPUT_FILES), directory=output, as_of=as_of,
+            not_reached=not_yet_reached(inputs, as_of)))

@@ -63,6 +63,11 @@ class Command(BaseCommand):
         def num(row, key, fmt):
             return format(float(row[key]), fmt) if row[key] else ""
 
+        not_reached = set(s.manifest["summary"]["not_yet_reached"])
         for row in s.endpoint_rows:
+            if row["ENDPOINT"] in not_reached:  # N = 0 in every arm: never shown as 0%
+                out(f"{row['ENDPOINT']:<18}{row['ARM']:<9}{'0':>5}  not yet reached at the data cut-off")
+                continue
             out(f"{row['ENDPOINT']:<18}{row['ARM']:<9}{row['N']:>5}{row['RESPONDERS']:>6}{num(row, 'PCT', '.1f'):>7}"
                 f"{num(row, 'MEAN', '.2f'):>8}{num(row, 'DIFF', '.2f'):>8}{num(row, 'P_VALUE', '.4f'):>9}")
+        out(f"data cut-off {s.manifest['as_of']}")

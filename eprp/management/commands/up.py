@@ -13,7 +13,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from diaries.models import Participant
+from analysis import demo
+from diaries.models import Participant, Study
 
 
 class Command(BaseCommand):
@@ -27,11 +28,19 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         if not no_demo:
             call_command("load_demo", stdout=self.stdout)
+            study = Study.objects.get(code="TRUE-AD")
+            # Every demo participant with a Day 1 is randomized: an unblinded export is never pooled.
+            demo.randomize_demo(study)
             if not Participant.objects.filter(usubjid__startswith="SIM-").exists():
                 # A small simulated cohort so the admin shows compliance, alerts, message
                 # histories and an export on first start (about half a minute, once).
                 self.stdout.write("simulating a demo cohort: 24 participants, run-in and 2 weeks ...")
                 call_command("simulate_trial", participants=24, weeks=2, seed=1, quiet=True, stdout=self.stdout)
+            demo.randomize_demo(study)
+            export = demo.demo_export(study)
+            if export is not None:
+                self.stdout.write(f"demo export for the statistician: {export.status}, /api/v1/exports/{export.id}/")
+            demo.demo_accounts(stdout=self.stdout, addr=addr)
         var = settings.VAR_DIR
         var.mkdir(parents=True, exist_ok=True)
         python = sys.executable
