@@ -262,11 +262,27 @@ def _write_tables(directory: Path, formats) -> None:
             if fmt == "parquet":
                 frame.to_parquet(target, index=False)
             elif fmt == "xlsx":
-                frame.to_excel(target, index=False, sheet_name=name[:31])
+                neutralised(frame).to_excel(target, index=False, sheet_name=name[:31])
             else:
                 import pyreadstat
 
                 pyreadstat.write_xport(frame, str(target), table_name=name.upper()[:8], file_format_version=5)
+
+
+# A text cell a spreadsheet would read as a formula (OWASP, "CSV injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that start like a formula get a leading "'", as OWASP recommends; numbers are left alone.
+
+    openpyxl stores any string that starts with "=" as a formula: with this, the XLSX holds text only.
+    """
+    out = frame.copy()
+    for column in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[column]):
+            out[column] = [("'" + v) if isinstance(v, str) and v.startswith(FORMULA_START) else v for v in out[column]]
+    return out
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:

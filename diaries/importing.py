@@ -65,6 +65,8 @@ def parse_participants(text: str, study: Study) -> list[EnrollmentRow]:
         usubjid = row["USUBJID"]
         if not usubjid:
             bad("USUBJID is empty")
+        elif problem := participants.usubjid_problem(usubjid):
+            bad(problem)
         elif usubjid in known_subjects:
             bad(f"subject {usubjid} is already enrolled")
         elif usubjid in seen_subjects:
@@ -80,7 +82,7 @@ def parse_participants(text: str, study: Study) -> list[EnrollmentRow]:
         if e164:
             h = phones.lookup_hash(e164)
             if h in known_phones:
-                bad("PHONE already belongs to an enrolled participant")
+                bad(f"PHONE: {participants.PHONE_UNUSABLE}")
             elif h in seen_phones:
                 bad(f"duplicate PHONE (also on line {seen_phones[h]})")
             seen_phones.setdefault(h, line)

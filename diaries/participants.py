@@ -6,6 +6,7 @@ row is locked first, so writes for one participant never interleave.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -54,6 +55,20 @@ def _participant_changed(p: Participant):
         transaction.on_commit(lambda hook=hook: hook(p))
 
 
+# The study's subject identifiers: letters, digits, "-" and "_" (safe in file names, CSV cells
+# and URLs), at most the column's 40 characters.
+USUBJID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+# A number someone else holds, at this site or any other: nothing about who or where.
+PHONE_UNUSABLE = "this phone number cannot be used; check it with the participant"
+
+
+def usubjid_problem(usubjid: str) -> str | None:
+    """Why this is not a valid USUBJID, or None."""
+    if USUBJID.fullmatch(usubjid):
+        return None
+    return f"USUBJID {usubjid[:40]!r} must be 1 to 40 letters, digits, '-' or '_'"
+
+
 @transaction.atomic
 def enroll_participant(
     *,
@@ -82,10 +97,12 @@ def enroll_participant(
         e164 = phones.normalize(phone)
     except phones.InvalidPhone as exc:
         raise ServiceError(str(exc)) from exc
+    if problem := usubjid_problem(usubjid):
+        raise ServiceError(problem)
     if Participant.objects.filter(study=study, usubjid=usubjid).exists():
         raise ServiceError(f"subject {usubjid} is already enrolled")
     if Participant.objects.filter(phone_hash=phones.lookup_hash(e164)).exists():
-        raise ServiceError("this phone number already belongs to another participant")
+        raise ServiceError(PHONE_UNUSABLE)
     if phase is not None and phase not in Phase.values:
         raise ServiceError(f"unknown phase {phase!r}")
     p = Participant.objects.create(
@@ -185,7 +202,7 @@ def change_phone(*, participant: Participant, phone: str, actor: Any, reason: st
     p = locked_participant(participant)
     new_hash = phones.lookup_hash(e164)
     if Participant.objects.filter(phone_hash=new_hash).exclude(pk=p.pk).exists():
-        raise ServiceError("this phone number already belongs to another participant")
+        raise ServiceError(PHONE_UNUSABLE)
     before = {"phone": p.phone_masked}
     p.phone_encrypted, p.phone_hash = phones.encrypt(e164), new_hash
     p.save(update_fields=["phone_encrypted", "phone_hash"])

@@ -558,7 +558,8 @@ class Simulation:
     def _webhook(self, p: SimPatient, reply: Reply) -> tuple[dict, str]:
         """The form Twilio posts for a text from the patient, and its signature."""
         params = {
-            "MessageSid": f"SMsim{self.seed}x{reply.seq:08d}", "AccountSid": "AC" + "5" * 32, "From": p.phone,
+            "MessageSid": f"SM{self.seed % 16**8:08x}{reply.seq:024x}",
+            "AccountSid": settings.TWILIO_ACCOUNT_SID or "AC" + "5" * 32, "From": p.phone,
             "To": "+13125550999", "Body": reply.body, "NumMedia": "0", "NumSegments": "1",
             "SmsStatus": "received", "ApiVersion": "2010-04-01",
         }

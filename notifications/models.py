@@ -115,7 +115,10 @@ class OutboundMessage(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="outbound_messages")
     kind = models.CharField(max_length=30, help_text="diary, reminder, h12, visit_reminder, link, help, ...")
+    # What staff read: a secret texted to the patient (a diary link, a sign-in code) masked.
     body = models.TextField()
+    # The text as sent, secret included, encrypted; emptied once the message is handed over.
+    sealed_body = models.BinaryField(null=True, blank=True, editable=False)
     status = models.CharField(max_length=12, choices=OutboundStatus.choices, default=OutboundStatus.QUEUED)
     provider_sid = models.CharField(max_length=64, blank=True, db_index=True)
     error_code = models.CharField(max_length=20, blank=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from datetime import datetime, timedelta
 
 from celery import shared_task
@@ -19,7 +20,7 @@ from django.db.models import Case, CharField, F, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
-from diaries import alerts, participants
+from diaries import alerts, participants, phones
 from diaries.models import AlertKind, Participant, Phase
 from diaries.patient.web import links
 from notifications.chatbot import texts
@@ -46,18 +47,26 @@ def can_text(participant: Participant) -> bool:
 SEND_CHUNK = 20
 
 
+# How a secret texted to the patient reads in the stored body.
+MASKED_SECRET = "********"
+
+
 @transaction.atomic
-def queue_message(*, participant: Participant, kind: str, body: str, enqueue: bool = True) -> OutboundMessage | None:
+def queue_message(*, participant: Participant, kind: str, body: str, enqueue: bool = True,
+                  secret: str = "") -> OutboundMessage | None:
     """Queue a text (sent after commit); None when the participant must not be texted.
 
     `enqueue=False` leaves the sending to the caller (`enqueue_after_commit` with many ids).
+    `secret`: what in `body` only the patient may read (a link's token, a sign-in code): the
+    stored body has it masked, the text as sent is kept encrypted until it is handed over.
     """
     participant.refresh_from_db(fields=["sms_consent", "phase"])  # callers may hold a stale copy
     if not can_text(participant):
         return None
     now = timezone.now()
     message = OutboundMessage.objects.create(
-        participant=participant, kind=kind, body=body, created_at=now, updated_at=now
+        participant=participant, kind=kind, body=body.replace(secret, MASKED_SECRET) if secret else body,
+        sealed_body=phones.encrypt(body) if secret else None, created_at=now, updated_at=now,
     )
     if enqueue:
         enqueue_after_commit([message.pk])
@@ -125,7 +134,7 @@ def send_messages(message_ids, *, transport=None) -> dict:
             results[message.pk] = OutboundStatus.EXPIRED
             continue
         try:
-            outgoing.append(Outgoing(message.participant.phone, message.body, status_callback_url(message),
+            outgoing.append(Outgoing(message.participant.phone, as_sent(message), status_callback_url(message),
                                      valid_for=valid_for))
         except Exception as exc:
             # E.g. a phone number that no longer decrypts: this one fails, never handed over; the chunk goes on.
@@ -150,6 +159,8 @@ def send_messages(message_ids, *, transport=None) -> dict:
             results[message.pk] = OutboundStatus.FAILED
     if sids:
         _record_sent(sids)
+    handed_over = [pk for pk, status in results.items() if status != "retry"]
+    OutboundMessage.objects.filter(pk__in=handed_over, sealed_body__isnull=False).update(sealed_body=None)
     return results
 
 
@@ -162,6 +173,11 @@ def seconds_left(message: OutboundMessage, now: datetime) -> int:
 def retry_delay(retries: int) -> float:
     """Backoff with jitter: 30 s, 60 s, 120 s, ... each 0.5 to 1.5 times, so retries of one burst spread out."""
     return 30 * 2**retries * random.uniform(0.5, 1.5)
+
+
+def as_sent(message: OutboundMessage) -> str:
+    """The text the patient gets: the sealed one when it holds a secret."""
+    return phones.decrypt(bytes(message.sealed_body)) if message.sealed_body else message.body
 
 
 def _record_sent(sids: dict) -> None:
@@ -189,9 +205,19 @@ def _record_sent(sids: dict) -> None:
     OutboundMessage.objects.filter(pk__in=list(sids), provider_sid="").update(provider_sid=sid_of)
 
 
+# A phone number in a provider's error text ("The 'To' number +15005550001 is not a valid phone number").
+_NUMBER = re.compile(r"\+?\d[\d ().-]{5,}\d")
+
+
+def without_numbers(text: str) -> str:
+    """A provider's error text as kept and shown to staff: every phone number in it masked."""
+    return _NUMBER.sub(lambda m: phones.mask(re.sub(r"[^\d+]", "", m.group(0))), text)
+
+
 def _set_status(message: OutboundMessage, status: str, *, code: str = "", error_message: str = "") -> None:
     OutboundMessage.objects.filter(pk=message.pk).update(
-        status=status, error_code=code[:20], error_message=error_message[:300], updated_at=timezone.now()
+        status=status, error_code=code[:20], error_message=without_numbers(error_message)[:300],
+        updated_at=timezone.now()
     )
 
 
@@ -324,7 +350,7 @@ def requeue_stuck_messages(*, older_than: timedelta = timedelta(minutes=2)) -> i
 def send_diary_link(*, participant: Participant) -> OutboundMessage | None:
 
     link = links.make_link(participant)
-    return queue_message(participant=participant, kind="link",
+    return queue_message(participant=participant, kind="link", secret=links.token_of(link),
                          body=texts.render(participant.language, "link", link=link))
 
 

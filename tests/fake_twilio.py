@@ -11,8 +11,10 @@ rate, status callbacks repeated and out of order, and Advanced Opt-Out's `OptOut
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import re
 import threading
 import time
 import urllib.parse
@@ -272,10 +274,25 @@ def inbound_params(*, sender: str, body: str, sid: str | None = None, advanced_o
     return params
 
 
-def signed_post(client, url: str, params, auth_token: str, *, signature: str | None = None, headers=None):
-    """POST form params to the app as Twilio would, signed over the public URL."""
+def message_sid(label: str) -> str:
+    """A Twilio-shaped MessageSid (SM + 32 hex) for a test's short label; the same label, the same SID."""
+    if re.fullmatch(r"(SM|MM)[0-9a-f]{32}", label):
+        return label
+    return "SM" + hashlib.md5(label.encode()).hexdigest()  # noqa: S324 (a name, not a secret)
+
+
+def signed_post(client, url: str, params, auth_token: str, *, signature: str | None = None, headers=None,
+                as_given: bool = False):
+    """POST form params to the app as Twilio would, signed over the public URL.
+
+    An inbound text's short MessageSid label becomes a Twilio-shaped SID and the account's
+    AccountSid is added when missing, unless `as_given` (a test of what Twilio never sends).
+    """
     from django.conf import settings
 
+    if "MessageSid" in params and not as_given:
+        params = dict(params) | {"MessageSid": message_sid(params["MessageSid"])}
+        params.setdefault("AccountSid", settings.TWILIO_ACCOUNT_SID or "AC" + "0" * 32)
     full = settings.PUBLIC_BASE_URL + url
     sig = RequestValidator(auth_token).compute_signature(full, params) if signature is None else signature
     extra = {"HTTP_X_TWILIO_SIGNATURE": sig} if sig else {}

@@ -107,7 +107,7 @@ class Load:
         if advance:
             self.step[phone] += 1
         params = {
-            "MessageSid": f"SMbench{time.time_ns()}{self.n}", "AccountSid": "AC" + "0" * 32, "From": phone,
+            "MessageSid": f"SM{time.time_ns():016x}{self.n:016x}", "AccountSid": "AC" + "0" * 32, "From": phone,
             "To": "+13125550999", "Body": body, "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received",
             "ApiVersion": "2010-04-01", "FromCountry": "US",
         }

@@ -239,6 +239,7 @@ class AuditEventAdmin(SiteScopedAdmin):
     """The audit trail: scoped by its site; events of no site (the study, roles) only monitors see."""
 
     list_display = ["at", "actor", "action", "object_type", "object_id", "reason"]
+    declared_lookups = ("object_id",)  # the "History" links of a change page
     list_filter = ["action", "object_type", "site"]
     search_fields = ["actor", "object_id", "action", "reason"]
     date_hierarchy = "at"

@@ -79,7 +79,34 @@ class ReadOnlyMixin:
         return False
 
 
+# What the list filters Django ships put after a declared field's path in the query string.
+_FILTER_SUFFIXES = {"exact", "isnull", "id__exact", "pk__exact", "in", "gte", "gt", "lte", "lt",
+                    "year", "month", "day"}
+
+
 class SiteScopedAdmin(ScopedMixin, ReadOnlyMixin, admin.ModelAdmin):
+    # Query-string lookups a page links to that are no list filter (e.g. an object's history).
+    declared_lookups: tuple[str, ...] = ()
+
+    def lookup_allowed(self, lookup, value, request):
+        """Only the changelist's declared filters: never a hidden field (`?config_toml__icontains=`,
+        `?randomization__isnull=`). Django allows any lookup on a local field; a refused one is a 400."""
+        declared = set(self.declared_lookups)
+        for entry in self.get_list_filter(request):
+            if isinstance(entry, (list, tuple)):
+                entry = entry[0]
+            if isinstance(entry, str):
+                declared.add(entry)
+            elif getattr(entry, "parameter_name", None):  # a SimpleListFilter names its own parameter
+                if lookup == entry.parameter_name:
+                    return True
+        if self.date_hierarchy:
+            declared.add(self.date_hierarchy)
+        for path in declared:
+            if lookup == path or (lookup.startswith(path + "__") and lookup[len(path) + 2:] in _FILTER_SUFFIXES):
+                return True
+        return False
+
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
         if obj is None:

@@ -48,7 +48,7 @@ def test_every_bad_row_is_reported_and_nothing_is_written(study, tmp_path, alice
         "line 5: unknown site '999'",
         "line 6: duplicate subject P-1 (also on line 2)",
         "line 7: duplicate PHONE (also on line 2)",
-        "line 8: PHONE already belongs to an enrolled participant",
+        "line 8: PHONE: this phone number cannot be used; check it with the participant",
         "line 9: RUNIN_START is not a date YYYY-MM-DD",
         "line 10: FIRST_APPLICATION needs a UTC offset",
         "line 11: unknown PHASE 'finished'",
@@ -63,3 +63,11 @@ def test_missing_columns_are_named(study, tmp_path):
     path.write_text("USUBJID,SITE,PHONE\nP-1,101,+13125550161\n", encoding="utf-8")
     with pytest.raises(CommandError, match="line 1: missing column\\(s\\) TZ, LANGUAGE, RUNIN_START"):
         call_command("import_participants", str(path))
+
+
+@pytest.mark.parametrize("usubjid", ["P 1", "=1+2", "P/1", "P,1;"[:3], "x" * 41])
+def test_a_usubjid_outside_the_pattern_is_refused_at_import(study, tmp_path, usubjid):
+    with pytest.raises(CommandError) as refused:
+        run(tmp_path, f'"{usubjid}",101,+13125550161,America/Chicago,en,2026-03-01,,\n')
+    assert "line 2: USUBJID" in str(refused.value) and "letters, digits" in str(refused.value)
+    assert not Participant.objects.exists()

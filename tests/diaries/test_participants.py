@@ -43,7 +43,7 @@ def test_enrollment_refuses_bad_input(study, kwargs, message):
 
 
 def test_a_phone_belongs_to_one_participant(study, alice):
-    with pytest.raises(ServiceError, match="already belongs"):
+    with pytest.raises(ServiceError, match="phone number cannot be used"):
         enroll(study, "S-2", phone=alice.phone, zone="America/Chicago")
 
 

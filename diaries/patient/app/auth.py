@@ -16,10 +16,13 @@ neither kind of credential works where the other is expected.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
+import os
 import secrets
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -34,11 +37,11 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
-from rest_framework.throttling import BaseThrottle
 
 from diaries import audit, phones
 from diaries.models import Participant, PatientToken, SignInCode
 from diaries.roles import is_sponsor
+from eprp.client_address import client_address
 from notifications.chatbot.texts import program_name, render
 from notifications.outbox import can_text, queue_message
 
@@ -76,8 +79,12 @@ class RateLimited(Exception):
 
 
 def client_ip(request) -> str:
-    """The client's address; honours REST_FRAMEWORK["NUM_PROXIES"] behind a reverse proxy."""
-    return BaseThrottle().get_ident(request) or "unknown"
+    """The client's address: X-Forwarded-For only as far as REST_FRAMEWORK["NUM_PROXIES"] trusts it.
+
+    Not the REST framework's throttle rule: with NUM_PROXIES unset that one reads the header,
+    which any client can send to get a fresh limit with every request.
+    """
+    return client_address(request) or "unknown"
 
 
 def _over_limit(scope: str, ident: str, limits) -> int | None:
@@ -86,18 +93,36 @@ def _over_limit(scope: str, ident: str, limits) -> int | None:
     # Hashed: no phone number or address in cache keys (and memcached-safe characters).
     digest = hashlib.sha256(f"{scope}:{ident}".encode()).hexdigest()[:32]
     wait = None
-    for allowed, seconds in limits:
-        bucket = int(now // seconds)
-        key = f"eprp:patient-auth:{scope}:{seconds}:{bucket}:{digest}"
-        cache.add(key, 0, timeout=seconds + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # evicted between add and incr
-            cache.set(key, 1, timeout=seconds + 1)
-            count = 1
-        if count > allowed:
-            wait = max(wait or 0, int((bucket + 1) * seconds - now) + 1)
+    with _one_counter_at_a_time():
+        for allowed, seconds in limits:
+            bucket = int(now // seconds)
+            key = f"eprp:patient-auth:{scope}:{seconds}:{bucket}:{digest}"
+            cache.add(key, 0, timeout=seconds + 1)
+            try:
+                count = cache.incr(key)
+            except ValueError:  # evicted between add and incr
+                cache.set(key, 1, timeout=seconds + 1)
+                count = 1
+            if count > allowed:
+                wait = max(wait or 0, int((bucket + 1) * seconds - now) + 1)
     return wait
+
+
+@contextmanager
+def _one_counter_at_a_time():
+    """Redis counts atomically; Django's file cache reads then writes, so two processes (two
+    gunicorn workers) would both count 5 -> 6 and let twice the limit through: they take turns."""
+    cache_setting = settings.CACHES["default"]
+    if not cache_setting["BACKEND"].endswith("FileBasedCache"):
+        yield
+        return
+    os.makedirs(cache_setting["LOCATION"], exist_ok=True)
+    with open(os.path.join(cache_setting["LOCATION"], "patient-auth-limits.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _check(scope: str, ident: str, limits) -> None:
@@ -118,13 +143,18 @@ def _code_hash(participant_id: Any, code: str) -> str:
     return hmac.new(_code_key(), f"{participant_id}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def request_code(*, phone: str, ip: str) -> None:
+def request_code(*, phone: str, ip: str, started: float | None = None) -> list:
     """Text a sign-in code to an enrolled participant who may be texted; silent for anyone else.
 
     Raises RateLimited, counted alike for enrolled and unknown numbers. A number that is no
-    valid phone number is simply not enrolled: the same silence, the same limits.
+    valid phone number is simply not enrolled: the same silence, the same limits. Returns
+    the outbound message ids for the caller to hand to the send tasks once the answer is
+    out (`outbox.enqueue_after_commit`): the broker's time, slow or down, would tell an
+    enrolled number from an unknown one. Returns no sooner than PATIENT_SIGNIN_MIN_SECONDS
+    after `started` (time.monotonic() when the request came in), whatever was found.
     """
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
+    queued = []
     try:
         e164 = phones.normalize(phone)
     except phones.InvalidPhone:
@@ -144,10 +174,13 @@ def request_code(*, phone: str, ip: str) -> None:
             )
             program = program_name(participant.study.rules.program_name, participant.language)
             body = render(participant.language, "signin_code", program=program, code=code)
-            queue_message(participant=participant, kind="signin_code", body=body)
+            message = queue_message(participant=participant, kind="signin_code", body=body, secret=code,
+                                    enqueue=False)
+            queued = [message.pk] if message is not None else []
             audit.log(actor=participant, action="app.signin_code", obj=participant, at=now)
     # The same time for every number: an enrolled one does a few more writes than an unknown one.
     _pad(started)
+    return queued
 
 
 def _pad(started: float) -> None:

@@ -10,7 +10,6 @@ from drf_spectacular.utils import (
     OpenApiParameter,
 )
 from rest_framework import exceptions
-from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
 from diaries.models import (
@@ -19,6 +18,7 @@ from diaries.models import (
 from diaries.patient.app import auth as patient_auth
 from diaries.patient.app.errors import patient_exception_handler
 from diaries.patient.app.idempotency import IDEMPOTENCY_KEY
+from diaries.patient.app.parsing import StrictJSONParser
 from diaries.patient.texts import LANGUAGES
 from diaries.protocol import windows
 
@@ -36,7 +36,7 @@ def _day(d: date | None) -> str | None:
 class PatientAPIView(APIView):
     authentication_classes = [patient_auth.PatientTokenAuthentication]
     permission_classes = [patient_auth.IsPatient]
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
     def get_exception_handler(self):
         return patient_exception_handler

@@ -35,6 +35,22 @@ class StrictIntegerField(serializers.IntegerField):
 })
 class AnswersField(serializers.DictField):
     child = StrictIntegerField()
+    MAX_ITEMS = 50  # the schema's maxProperties
+
+    def to_internal_value(self, data):
+        # Item numbers as written once: "01" would be item 1 a second time ({"1": 5, "01": 9}).
+        if isinstance(data, dict):
+            if len(data) > self.MAX_ITEMS:
+                self.fail("too_many")
+            if any(not re.fullmatch(r"[1-9][0-9]{0,2}", str(key)) for key in data):
+                self.fail("item_key")
+        return super().to_internal_value(data)
+
+    default_error_messages = {
+        **serializers.DictField.default_error_messages,
+        "too_many": f"At most {MAX_ITEMS} items.",
+        "item_key": 'Item numbers are written "1", "2", ... (no sign, no leading zero).',
+    }
 
 
 class StrictBooleanField(serializers.BooleanField):

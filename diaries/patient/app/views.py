@@ -12,6 +12,7 @@ Errors are always {"errors": [{"field", "code", "message"}]}.
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime
 
 from django.db import transaction
@@ -71,6 +72,7 @@ from diaries.patient.texts import cleared_message, t
 from diaries.protocol import windows
 from diaries.protocol.dates import format_date
 from diaries.today import FLOWS, daily_status, h12_status
+from notifications import outbox
 
 CODE_SENT = "If this number is enrolled and may receive texts, a sign-in code is on its way. It works for 10 minutes."
 
@@ -99,12 +101,18 @@ class CodeView(AuthView):
                   OpenApiExample("Accepted", value={"detail": CODE_SENT}, response_only=True, status_codes=["202"])],
     )
     def post(self, request):
+        started = time.monotonic()
         data = _valid(PatientCodeRequest, request.data)
         try:
-            patient_auth.request_code(phone=data["phone"], ip=patient_auth.client_ip(request))
+            queued = patient_auth.request_code(phone=data["phone"], ip=patient_auth.client_ip(request),
+                                               started=started)
         except patient_auth.RateLimited as exc:
             self.rate_limited(exc)
-        return Response({"detail": CODE_SENT}, status=status.HTTP_202_ACCEPTED)
+        response = Response({"detail": CODE_SENT}, status=status.HTTP_202_ACCEPTED)
+        # Handed to the send task once the answer has gone out (the server closes the response then):
+        # nothing the broker does shows in how long an enrolled number takes.
+        response._resource_closers.append(lambda: outbox.enqueue_after_commit(queued))
+        return response
 
 
 class TokenView(AuthView):
@@ -473,13 +481,18 @@ class ReportsView(PatientAPIView):
         }
 
 
+# Push addresses a participant may register (a new phone now and then, not one per request).
+MAX_PUSH_DEVICES = 5
+
+
 class DevicesView(PatientAPIView):
     @extend_schema(
         tags=[TAG], operation_id="patient_devices", request=PatientDeviceRequest,
         summary="Register this device for push reminders",
         description="Stored and shown to site staff; no push is sent yet. Registering the same token again is "
                     "harmless (200).",
-        responses=_common({201: PatientDeviceOut, 200: PatientDeviceOut, 400: PatientErrors}),
+        responses=_common({201: PatientDeviceOut, 200: PatientDeviceOut, 400: PatientErrors,
+                           409: OpenApiResponse(PatientErrors, description="Already 5 devices (too_many_devices).")}),
         examples=[OpenApiExample("iOS", request_only=True,
                                  value={"platform": "ios", "token": "740f4707bebcf74f9b7c25d48e3358945f6aa01da5ddb387"
                                                                    "462c7eaf61bb78ad"})],
@@ -489,6 +502,11 @@ class DevicesView(PatientAPIView):
         data = _valid(PatientDeviceRequest, request.data)
         now = timezone.now()
         with transaction.atomic():
+            # The participant's row lock: two registrations at once cannot both be the sixth.
+            Participant.objects.select_for_update().filter(pk=p.pk).first()
+            known = PushDevice.objects.filter(participant=p, platform=data["platform"], token=data["token"])
+            if not known.exists() and PushDevice.objects.filter(participant=p).count() >= MAX_PUSH_DEVICES:
+                raise Conflict("too_many_devices", f"At most {MAX_PUSH_DEVICES} devices per participant.")
             device, created = PushDevice.objects.get_or_create(
                 participant=p, platform=data["platform"], token=data["token"],
                 defaults={"created_at": now, "last_registered_at": now})

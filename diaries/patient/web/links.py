@@ -11,6 +11,7 @@ Until then, tapping the same link again simply reopens the diary (patients do th
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from dataclasses import dataclass
@@ -77,9 +78,19 @@ def make_link(participant: Participant, *, now: datetime | None = None) -> str:
     now = now or timezone.now()
     # 72 random bits: uniqueness only; the signature is what makes a token unguessable.
     nonce = secrets.token_urlsafe(9)
-    DiaryLink.objects.create(nonce=nonce, participant=participant, created_at=now)
+    DiaryLink.objects.create(nonce=_stored(nonce), participant=participant, created_at=now)
     token = _Signer(at=now).sign(nonce)
     return settings.PUBLIC_BASE_URL.rstrip("/") + reverse("diary:open", args=[token])
+
+
+def _stored(nonce: str) -> str:
+    """A link's nonce as the table keeps it: hashed, so no row spells a token's content."""
+    return hashlib.sha256(nonce.encode()).hexdigest()[:32]
+
+
+def token_of(link: str) -> str:
+    """The secret part of a diary link (what is masked wherever the link is kept)."""
+    return link.rstrip("/").rsplit("/", 1)[-1]
 
 
 def verify(token: str) -> DiaryLink:
@@ -89,11 +100,12 @@ def verify(token: str) -> DiaryLink:
     except signing.SignatureExpired as exc:
         # Genuine but old: the signature itself is valid, so the nonce can be trusted.
         nonce = _Signer().unsign(token)
-        old = DiaryLink.objects.select_related("participant").filter(nonce=nonce).first()
+        old = DiaryLink.objects.select_related("participant").filter(nonce=_stored(nonce)).first()
         raise ExpiredLink(str(exc), link=old) from exc
     except signing.BadSignature as exc:
         raise ForgedLink(str(exc)) from exc
-    link = DiaryLink.objects.select_related("participant__site", "participant__study").filter(nonce=nonce).first()
+    link = (DiaryLink.objects.select_related("participant__site", "participant__study")
+            .filter(nonce=_stored(nonce)).first())
     if link is None:
         # A valid signature over an unknown nonce: only possible with the secret key.
         raise ForgedLink("unknown link")

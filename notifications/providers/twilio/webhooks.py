@@ -1,8 +1,11 @@
 """Twilio's webhooks: signed, form-encoded, answered with TwiML in the same request."""
 
+import hashlib
 import logging
+import re
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -11,6 +14,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from notifications import carrier_keywords
 from notifications.inbound import Inbound, receive_sms
+from notifications.models import InboundMessage
 from notifications.outbox import record_delivery_status
 from notifications.providers import SENDER_PROBLEM
 from notifications.providers.twilio import errors, pacing
@@ -43,6 +47,31 @@ def _inbound(params) -> Inbound:
                             body=params.get("Body") or "", num_media=num_media)
 
 
+# Twilio's own shapes: a replayed, re-signed body that moved one parameter into another's
+# value (same signature) never has them.
+MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-f]{32}")
+ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
+# How long a webhook's I-Twilio-Idempotency-Token is remembered (Twilio retries within minutes).
+IDEMPOTENCY_TTL = 24 * 3600
+
+
+def not_twilios(params) -> str | None:
+    """Why these inbound parameters cannot be a text Twilio sent to our account, or None."""
+    if not MESSAGE_SID.fullmatch(params.get("MessageSid", "")):
+        return "MessageSid is not a Twilio message SID"
+    account = params.get("AccountSid", "")
+    ours = settings.TWILIO_ACCOUNT_SID
+    # Without an account configured (the embedded mode; production refuses to start so), the shape only.
+    if (account != ours) if ours else not ACCOUNT_SID.fullmatch(account):
+        return "AccountSid is not this account"
+    return None
+
+
+def _idempotency_key(request) -> str | None:
+    token = request.headers.get("I-Twilio-Idempotency-Token", "")
+    return "eprp:twilio-idempotency:" + hashlib.sha256(token.encode()).hexdigest()[:40] if token else None
+
+
 def _refuse(request):
     # Never log the body: it is patient data.
     log.warning("refused unsigned or badly signed Twilio request to %s", request.path)
@@ -57,15 +86,28 @@ def inbound(request):
     inbound = _inbound(request.POST)
     if not inbound.message_sid or not inbound.sender:
         return HttpResponseBadRequest("MessageSid and From are required")
-    if request.POST.get("ErrorCode"):
-        # Twilio's fallback request: the primary URL failed (ErrorUrl); the text is handled the same way.
-        log.warning("fallback webhook: Twilio error %s at the primary URL", request.POST.get("ErrorCode"))
-    keyword = request.POST.get("OptOutType", "").upper()
-    if keyword in carrier_keywords.KEYWORDS:
-        # Advanced Opt-Out: Twilio already answered it; recorded, not fed to our own keywords.
-        reply = carrier_keywords.receive_carrier_keyword(inbound=inbound, keyword=keyword)
+    if problem := not_twilios(request.POST):
+        log.warning("refused a signed Twilio request to %s: %s", request.path, problem)
+        return HttpResponseBadRequest(problem)
+    key = _idempotency_key(request)
+    first_sid = cache.get(key) if key else None
+    if first_sid is not None:
+        # A delivery already handled (Twilio's token repeats on its retries and on replays):
+        # the first reply again, nothing done twice, whatever MessageSid it carries now.
+        earlier = InboundMessage.objects.filter(message_sid=first_sid).only("reply").first()
+        reply = earlier.reply if earlier is not None else ""
     else:
-        reply = receive_sms(inbound=inbound)
+        if request.POST.get("ErrorCode"):
+            # Twilio's fallback request: the primary URL failed (ErrorUrl); the text is handled the same way.
+            log.warning("fallback webhook: Twilio error %s at the primary URL", request.POST.get("ErrorCode"))
+        keyword = request.POST.get("OptOutType", "").upper()
+        if keyword in carrier_keywords.KEYWORDS:
+            # Advanced Opt-Out: Twilio already answered it; recorded, not fed to our own keywords.
+            reply = carrier_keywords.receive_carrier_keyword(inbound=inbound, keyword=keyword)
+        else:
+            reply = receive_sms(inbound=inbound)
+        if key:  # remembered once handled: a delivery that failed is handled when Twilio retries it
+            cache.set(key, inbound.message_sid, timeout=IDEMPOTENCY_TTL)
     twiml = MessagingResponse()
     if reply:
         twiml.message(reply)

@@ -69,7 +69,7 @@ def test_enrollment_through_the_admin(client, coordinator, study):
     response = client.post("/admin/diaries/participant/add/", {
         "site": site_a.pk, "usubjid": "TRUE-AD-101-0010", "phone": "+13125550199", "zone": "America/Chicago",
         "language": "en", "runin_start": "2026-04-01", "age_group": "18+"})
-    assert "already belongs to another participant" in response.content.decode()
+    assert "this phone number cannot be used" in response.content.decode()
 
 
 def test_charlie_cannot_enroll_at_site_a(client, charlie_staff, study):

@@ -11,7 +11,7 @@ from notifications import outbox
 from notifications.models import InboundMessage, OutboundMessage
 from notifications.providers import locmem
 from tests.conftest import CHICAGO, WARSAW
-from tests.fake_twilio import signed_post
+from tests.fake_twilio import message_sid, signed_post
 
 pytestmark = pytest.mark.django_db
 TOKEN = "test-auth-token"
@@ -25,6 +25,7 @@ def _twilio(settings):
 
 
 def params(sender, body, sid="SM0001", **extra):
+    sid = message_sid(sid)
     base = {
         "MessageSid": sid,
         "SmsMessageSid": sid,

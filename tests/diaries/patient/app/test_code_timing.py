@@ -1,0 +1,61 @@
+"""/auth/code answers in the same time for an enrolled and an unknown number, broker slow or down:
+nothing that waits on the broker happens before the answer is out."""
+
+import time
+
+import pytest
+from rest_framework.test import APIRequestFactory
+
+from diaries.patient.app.views import CodeView
+from notifications import outbox
+from notifications.models import OutboundMessage, OutboundStatus
+
+pytestmark = pytest.mark.django_db(transaction=True)  # commits for real: on-commit work runs when it would
+BROKER_SECONDS = 0.6
+
+
+def _ask(phone):
+    """(seconds until the view answered, the response); the response is not closed yet."""
+    request = APIRequestFactory().post("/api/v1/patient/auth/code", {"phone": phone}, format="json")
+    started = time.monotonic()
+    response = CodeView.as_view()(request)
+    return time.monotonic() - started, response
+
+
+@pytest.fixture
+def slow_broker(monkeypatch):
+    handed = []
+
+    def delay(*args):
+        time.sleep(BROKER_SECONDS)
+        handed.append(args)
+
+    monkeypatch.setattr(outbox.send_message_task, "delay", delay)
+    return handed
+
+
+def test_enrolled_and_unknown_numbers_answer_alike_with_a_slow_broker(settings, alice, slow_broker):
+    settings.PATIENT_SIGNIN_MIN_SECONDS = 0.2
+    enrolled, response = _ask(alice.phone)
+    unknown, other = _ask("+13125550999")
+    assert response.status_code == other.status_code == 202
+    assert 0.2 <= enrolled < 0.2 + BROKER_SECONDS / 2, enrolled
+    assert 0.2 <= unknown < 0.2 + BROKER_SECONDS / 2, unknown
+    assert not slow_broker  # nothing handed over before the answer
+    response.close()  # the server has sent the answer
+    other.close()
+    message = OutboundMessage.objects.get(participant=alice, kind="signin_code")
+    assert slow_broker == [(str(message.pk),)]
+
+
+def test_a_broker_that_is_down_loses_no_code(settings, alice, monkeypatch):
+    settings.PATIENT_SIGNIN_MIN_SECONDS = 0.05
+
+    def down(*args):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(outbox.send_message_task, "delay", down)
+    seconds, response = _ask(alice.phone)
+    assert response.status_code == 202 and seconds < 0.3
+    response.close()  # the hand-over fails: the row stays queued for the sweeper
+    assert OutboundMessage.objects.get(participant=alice, kind="signin_code").status == OutboundStatus.QUEUED
