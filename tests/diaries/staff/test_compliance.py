@@ -230,3 +230,16 @@ def test_a_quiet_site_shows_quiet_zeros(client, coordinator, bob):
         body = client.get("/admin/").content.decode()
     assert 'class="quiet" aria-label="0 missed yesterday\'s diary at site 101">0</a>' in body
     assert "None open</a>" in body and 'class="attention"' not in body
+
+
+def test_the_participant_summary_has_study_day_since_day1_and_the_last_diary(alice_diary):
+    from diaries import alerts
+
+    alert = alerts.raise_alert(participant=alice_diary, kind="missed_diaries", key="alice:streak", detail="3 evenings")
+    with time_machine.travel(NOON_19, tick=False):
+        summary = selectors.participant_summary(alice_diary)
+    assert summary.study_day == 12  # Day 1 = 03-08
+    assert summary.since_day1 == selectors.Tally(expected=12, completed=6)
+    assert (summary.last_itch.diary_date, summary.last_itch.derived["itch"], summary.last_itch.channel) == (
+        date(2026, 3, 15), 4, "web")  # the later answer of that evening, not the superseded one
+    assert summary.open_alerts == [alert]
