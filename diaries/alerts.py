@@ -10,7 +10,23 @@ from django.utils import timezone
 
 from . import audit
 from .errors import ServiceError
-from .models import Alert, AlertStatus, Participant, Site, Study
+from .models import Alert, AlertKind, AlertStatus, Participant, Site, Study
+
+# What the site does about each kind of alert, shown beside why it fired.
+WHAT_TO_DO = {
+    AlertKind.LESIONS_SPREAD: "Call the participant: a visit may be needed to assess new or extensive lesions.",
+    AlertKind.MISSED_DIARIES: "Call the participant: ask whether the texts arrive; remind them of the evening diary.",
+    AlertKind.OPTED_OUT: "No texts are sent. Call the participant to ask why; if they wish, they text START "
+                         "(or you press Resume SMS once they agree).",
+    AlertKind.UNDELIVERABLE: "Texts do not reach this number: check it with the participant and correct it.",
+    AlertKind.UNKNOWN_SENDER: "Someone texted the study number from a number no participant has: check whether a "
+                              "participant changed phones.",
+}
+
+
+def what_to_do(alert: Alert) -> str:
+    return WHAT_TO_DO.get(alert.kind, "")
+
 
 # Run after an alert commits (the site's staff get an e-mail through a task): the core
 # calls what was registered and imports no channel.
@@ -56,9 +72,34 @@ def close_alert(*, alert: Alert, user: Any, note: str) -> Alert:
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
     if alert.status == AlertStatus.CLOSED:
         raise ServiceError("the alert is already closed")
+    return _close(alert, note=note.strip(), closed_by=user, actor=user)
+
+
+def _close(alert: Alert, *, note: str, closed_by: Any, actor: Any) -> Alert:
     before = {"status": alert.status}
-    alert.status, alert.closed_at, alert.closed_by, alert.note = AlertStatus.CLOSED, timezone.now(), user, note.strip()
+    alert.status, alert.closed_at, alert.closed_by, alert.note = AlertStatus.CLOSED, timezone.now(), closed_by, note
     alert.save(update_fields=["status", "closed_at", "closed_by", "note"])
-    audit.log(actor=user, action="alert.close", obj=alert, before=before, after={"status": "closed"},
+    audit.log(actor=actor, action="alert.close", obj=alert, before=before, after={"status": "closed"},
               reason=alert.note)
     return alert
+
+
+def _opted_in_how(source: str) -> str:
+    if source == "site":
+        return "on the site's word (Resume SMS)"
+    if source.startswith("sms"):
+        return "by texting START"
+    return f"({source})"
+
+
+@transaction.atomic
+def close_opt_out_alerts(*, participant: Participant, actor: Any, source: str) -> list[Alert]:
+    """The participant opted back in: each opt-out alert not yet closed closes itself with a note saying so.
+
+    No one of the site closed it (closed_by stays empty); the audit event names who opted in.
+    """
+    note = f"Closed automatically: the participant opted back in {_opted_in_how(source)}."
+    pending = Alert.objects.select_for_update().filter(
+        participant=participant, kind=AlertKind.OPTED_OUT, status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED]
+    ).order_by("created_at")
+    return [_close(alert, note=note, closed_by=None, actor=actor) for alert in pending]

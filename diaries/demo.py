@@ -1,6 +1,8 @@
 """The demo study: TRUE-AD with a handful of participants, so a newcomer's admin is not empty.
 
-Phone numbers are fictional (555-01xx in North America; unassigned ranges in Europe).
+Phone numbers are fictional (555-01xx in North America; unassigned ranges in Europe) and
+distinct from the sites' numbers in studies/true-ad.toml (555-0101, -0102, ...): the
+participants take 555-0151 onwards, so a text from a site's number is never a patient's.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ STUDY_FILE = Path(settings.BASE_DIR) / "studies" / "true-ad.toml"
 
 # (USUBJID, site, phone, zone, language, days since run-in start)
 DEMO_PARTICIPANTS = [
-    ("TRUE-AD-101-001", "101", "+13125550101", "America/Chicago", "en", 20),
-    ("TRUE-AD-101-002", "101", "+13125550102", "America/Chicago", "es", 9),
-    ("TRUE-AD-102-001", "102", "+16175550103", "America/New_York", "en", 3),
+    ("TRUE-AD-101-001", "101", "+13125550151", "America/Chicago", "en", 20),
+    ("TRUE-AD-101-002", "101", "+13125550152", "America/Chicago", "es", 9),
+    ("TRUE-AD-102-001", "102", "+16175550153", "America/New_York", "en", 3),
     ("TRUE-AD-201-001", "201", "+48601555011", "Europe/Warsaw", "en", 12),
     ("TRUE-AD-301-001", "301", "+34612555011", "Europe/Madrid", "es", 30),
 ]

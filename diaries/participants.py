@@ -15,7 +15,7 @@ from zoneinfo import available_timezones
 from django.db import transaction
 from django.utils import timezone
 
-from . import audit, phones
+from . import alerts, audit, phones
 from .errors import ServiceError
 from .models import Consent, Participant, Phase, Site, Study, Visit
 
@@ -148,7 +148,8 @@ def record_first_application(
 
 @transaction.atomic
 def record_sms_consent(*, participant: Participant, opted_in: bool, actor: Any, source: str) -> Participant:
-    """Opt-in or opt-out, honoured at once; earlier data is kept either way."""
+    """Opt-in or opt-out, honoured at once; earlier data is kept either way. Opting back in closes the
+    participant's opt-out alerts: the site has nothing left to act on."""
     p = locked_participant(participant)
     new = Consent.OPTED_IN if opted_in else Consent.OPTED_OUT
     if p.sms_consent == new:
@@ -158,6 +159,8 @@ def record_sms_consent(*, participant: Participant, opted_in: bool, actor: Any, 
     p.save(update_fields=["sms_consent", "sms_consent_changed_at"])
     audit.log(actor=actor, action=f"participant.sms_{new}", obj=p, before=before,
               after={"sms_consent": new, "source": source})
+    if opted_in:
+        alerts.close_opt_out_alerts(participant=p, actor=actor, source=source)
     _participant_changed(p)
     return p
 

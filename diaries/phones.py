@@ -54,3 +54,26 @@ def lookup_hash(e164: str) -> str:
 def mask(number: str) -> str:
     """Enough to recognise a number on the phone with the patient, never enough to dial it."""
     return number[:3] + "*" * max(len(number) - 5, 0) + number[-2:] if len(number) > 5 else "*" * len(number)
+
+
+def normalize_for_country(raw: str, country: str) -> str:
+    """The E.164 form of a number of the site's country, given in E.164 or as dialled in that country.
+
+    Another country's number is refused with a message saying which country it is from:
+    a typo in the country code would otherwise text a stranger abroad.
+    """
+    text = (raw or "").strip()
+    try:
+        parsed = phonenumbers.parse(text, country)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhone(f"not a phone number: {exc}") from exc
+    region = phonenumbers.region_code_for_number(parsed)
+    if region != country:
+        where = f"a number of {region}" if region else "not a number of any country"
+        example = phonenumbers.format_number(phonenumbers.example_number_for_type(
+            country, phonenumbers.PhoneNumberType.MOBILE), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        raise InvalidPhone(f"{mask(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))} is "
+                           f"{where}, the site is in {country}: enter a {country} number, e.g. {example}")
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidPhone(f"not a valid {country} number: {mask(text)}")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -21,11 +21,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from django.db.models import Count
 from django.utils import timezone
 
 from diaries.protocol import windows
 
-from .models import DiaryRecord, Instrument, Participant, Timepoint
+from .models import Alert, AlertKind, AlertStatus, DiaryRecord, Instrument, Participant, Timepoint
 
 PERIODS: dict[str, tuple[int, int]] = {"RUNIN": (-7, -1), "VC": (1, 56)}
 
@@ -237,3 +238,64 @@ def next_visit(participant: Participant, today: date | None = None) -> NextVisit
         if week not in visits and nominal >= today:
             return NextVisit(week=week, on=nominal, recorded=False)
     return None
+
+
+@dataclass(frozen=True)
+class SiteToday:
+    """What a site coordinator looks for first in the morning, counted over the site's active participants."""
+
+    site: object
+    missed_yesterday: int  # the latest closed diary day has no entry
+    missed_two: int  # 2+ closed diary days in a row without an entry
+    below80: int  # under 80% over the last 7 closed diary days
+    open_alerts: list[tuple[str, str, int]]  # (kind, label, count) of open alerts, by kind
+
+
+def site_today(site, *, now: datetime | None = None) -> SiteToday:
+    """The site's counts for the home page: diaries missed, low compliance and open alerts by kind."""
+    active = Participant.objects.filter(site=site, discontinued_on__isnull=True).select_related("study", "site")
+    by_id = compliance_of(active, now=now)
+    counts = (
+        Alert.objects.filter(site=site, status=AlertStatus.OPEN).values("kind").annotate(n=Count("id")).order_by("kind")
+    )
+    labels = dict(AlertKind.choices)
+    return SiteToday(
+        site=site,
+        missed_yesterday=sum(1 for c in by_id.values() if c.missed_in_a_row >= 1),
+        missed_two=sum(1 for c in by_id.values() if c.missed_in_a_row >= 2),
+        below80=sum(1 for c in by_id.values() if c.last7.pct is not None and c.last7.pct < 80),
+        open_alerts=[(row["kind"], labels.get(row["kind"], row["kind"]), row["n"]) for row in counts],
+    )
+
+
+@dataclass(frozen=True)
+class ParticipantSummary:
+    """The top of a participant's page: where they are in the study and what needs the site."""
+
+    compliance: Compliance
+    study_day: int | None  # today's study day (no Day 0), None before Day 1
+    since_day1: Tally | None  # every daily diary due from Day 1 to today, None before Day 1
+    last_itch: DiaryRecord | None  # the latest current daily itch record
+    open_alerts: list[Alert]  # open or acknowledged, newest first
+
+
+def participant_summary(participant: Participant, *, now: datetime | None = None) -> ParticipantSummary:
+    """Phase, study day, compliance, the last diary and the alerts not yet closed of one participant."""
+    now = now or timezone.now()
+    compliance = participant_compliance(participant, now=now)
+    today = windows.local(now, participant.zone).date()
+    day1 = participant.day1
+    since = None
+    if day1 is not None:
+        since = sum((tally for period, tally in compliance.periods.items() if PERIODS[period][0] > 0), Tally(0, 0))
+    last_itch = (
+        DiaryRecord.objects.current()
+        .filter(participant=participant, instrument=Instrument.ITCH_NRS, timepoint=Timepoint.DAILY)
+        .order_by("-diary_date").first()
+    )
+    open_alerts = list(participant.alerts.filter(status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED])
+                       .order_by("-created_at"))
+    return ParticipantSummary(
+        compliance=compliance, study_day=windows.study_day(today, day1) if day1 else None, since_day1=since,
+        last_itch=last_itch, open_alerts=open_alerts,
+    )

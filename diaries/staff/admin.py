@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
 from diaries import alerts, audit, roles
@@ -22,12 +24,14 @@ from diaries.models import (
     AlertStatus,
     AuditEvent,
     DiaryRecord,
+    Participant,
     PatientToken,
     PushDevice,
     Randomization,
     Site,
     Study,
     TreatmentEvent,
+    Visit,
 )
 from diaries.patient.app import auth as patient_auth
 from diaries.staff import display, views
@@ -122,8 +126,8 @@ class SupersededFilter(admin.SimpleListFilter):
 @admin.register(DiaryRecord)
 class DiaryRecordAdmin(SiteScopedAdmin):
     site_path = "participant__site"
-    list_display = ["participant", "instrument", "timepoint", "diary_date", "value", "channel", "submitted_at",
-                    "status", "entered_by", "reason"]
+    list_display = ["usubjid", "diary_date", "what", "value", "channel", "submitted", "status", "entered_by_reason"]
+    list_display_links = ["diary_date"]
     list_filter = ["participant__site", "instrument", "timepoint", "channel", SupersededFilter]
     search_fields = ["participant__usubjid"]
     date_hierarchy = "diary_date"
@@ -149,11 +153,31 @@ class DiaryRecordAdmin(SiteScopedAdmin):
             *super().get_urls(),
         ]
 
+    def history_view(self, request, object_id, extra_context=None):
+        return display.history(self, request, object_id, display.audit_list)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         record = self.get_object(request, object_id)
         extra = {"can_correct": self.has_correct_permission(request) and not record.is_superseded,
                  "is_superseded": record.is_superseded}
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    @admin.display(description="Participant", ordering="participant__usubjid")
+    def usubjid(self, obj):
+        return obj.participant.usubjid
+
+    @admin.display(description="Diary", ordering="instrument")
+    def what(self, obj):
+        return f"{audit.INSTRUMENT_WORDS.get(obj.instrument, obj.instrument)} ({obj.get_timepoint_display().lower()})"
+
+    @admin.display(description="Submitted", ordering="submitted_at")
+    def submitted(self, obj):
+        local = timezone.localtime(obj.submitted_at, display.zone(obj.participant.zone))
+        return formats.date_format(local, "j M H:i")
+
+    @admin.display(description="Entered by: reason")
+    def entered_by_reason(self, obj):
+        return f"{obj.entered_by.get_username()}: {obj.reason}" if obj.entered_by else "participant"
 
     @admin.display(description="Value")
     def value(self, obj):
@@ -191,16 +215,38 @@ class TreatmentEventAdmin(SiteScopedAdmin):
 
 @admin.register(Alert)
 class AlertAdmin(SiteScopedAdmin):
-    list_display = ["created_at", "kind", "site", "participant_link", "status", "detail", "acknowledged_by",
-                    "closed_by"]
+    list_display = ["why", "participant_link", "kind", "status", "raised", "handled"]
+    list_display_links = ["why"]
     list_filter = ["status", "kind", "site"]
     search_fields = ["participant__usubjid", "detail"]
     list_select_related = ["site", "participant", "acknowledged_by", "closed_by"]
-    fields = readonly_fields = ["kind", "status", "site", "participant_link", "detail", "created_at",
+    fields = readonly_fields = ["why", "what_to_do", "kind", "status", "site", "participant_link", "created_at",
                                 "acknowledged_at", "acknowledged_by", "closed_at", "closed_by", "note"]
     autocomplete_fields = ["participant"]
     actions = ["acknowledge"]
     change_form_template = "admin/diaries/alert/change_form.html"
+
+    @admin.display(description="Why")
+    def why(self, obj):
+        return obj.detail or obj.get_kind_display()
+
+    @admin.display(description="What to do")
+    def what_to_do(self, obj):
+        return alerts.what_to_do(obj)
+
+    @admin.display(description="Raised", ordering="created_at")
+    def raised(self, obj):
+        return formats.date_format(timezone.localtime(obj.created_at), "j M H:i")
+
+    @admin.display(description="Handled")
+    def handled(self, obj):
+        if obj.status == AlertStatus.CLOSED:
+            by = obj.closed_by.get_username() if obj.closed_by else "automatically"
+            return f"closed {obj.closed_at:%d %b} by {by}"
+        if obj.status == AlertStatus.ACKNOWLEDGED:
+            by = obj.acknowledged_by.get_username() if obj.acknowledged_by else "-"
+            return f"acknowledged {obj.acknowledged_at:%d %b} by {by}"
+        return "-"
 
     def has_handle_permission(self, request, obj=None):
         return request.user.has_perm("diaries.change_alert")
@@ -212,6 +258,9 @@ class AlertAdmin(SiteScopedAdmin):
             *super().get_urls(),
         ]
 
+    def history_view(self, request, object_id, extra_context=None):
+        return display.history(self, request, object_id, display.audit_list)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         alert = self.get_object(request, object_id)
         extra = {"can_handle": self.has_handle_permission(request) and alert.status != AlertStatus.CLOSED,
@@ -221,9 +270,9 @@ class AlertAdmin(SiteScopedAdmin):
             return HttpResponseRedirect(request.path)
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
-    @admin.display(description="Participant")
+    @admin.display(description="Participant", ordering="participant__usubjid")
     def participant_link(self, obj):
-        return display.link(obj.participant)
+        return display.link(obj.participant, obj.participant.usubjid if obj.participant else None)
 
     @admin.action(description="Acknowledge", permissions=["handle"])
     def acknowledge(self, request, queryset):
@@ -234,17 +283,83 @@ class AlertAdmin(SiteScopedAdmin):
         self.message_user(request, f"{done} alert(s) acknowledged.", messages.SUCCESS if done else messages.WARNING)
 
 
+# The participant an audit event is about: the object itself, or the object's participant.
+SUBJECT_MODELS = {"DiaryRecord": DiaryRecord, "Alert": Alert, "Visit": Visit, "TreatmentEvent": TreatmentEvent}
+
+
+def resolve_subjects(events) -> None:
+    """Set `usubjid` and `instrument` on each event: one query per object type on the page."""
+    ids: dict[str, set[str]] = {}
+    for e in events:
+        ids.setdefault(e.object_type, set()).add(e.object_id)
+    subject: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+    if "Participant" in ids:
+        found = Participant.objects.filter(pk__in=_pks(Participant, ids["Participant"]))
+        for pk, usubjid in found.values_list("pk", "usubjid"):
+            subject["Participant", str(pk)] = (usubjid, None)
+    for name, model in SUBJECT_MODELS.items():
+        if name not in ids:
+            continue
+        has_instrument = model is DiaryRecord
+        rows = model.objects.filter(pk__in=_pks(model, ids[name])).values_list(
+            "pk", "participant__usubjid", "instrument" if has_instrument else "pk")
+        for pk, usubjid, instrument in rows:
+            subject[name, str(pk)] = (usubjid, instrument if has_instrument else None)
+    for e in events:
+        e.usubjid, e.instrument = subject.get((e.object_type, e.object_id), (None, None))
+
+
+def _pks(model, values) -> list:
+    """The ids that are valid for the model (an event may name an object by another kind of key)."""
+    found = []
+    for value in values:
+        try:
+            found.append(model._meta.pk.to_python(value))
+        except ValidationError:
+            continue
+    return found
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(SiteScopedAdmin):
     """The audit trail: scoped by its site; events of no site (the study, roles) only monitors see."""
 
-    list_display = ["at", "actor", "action", "object_type", "object_id", "reason"]
+    list_display = ["when", "participant", "who", "what", "reason"]
+    list_display_links = ["when"]
     declared_lookups = ("object_id",)  # the "History" links of a change page
     list_filter = ["action", "object_type", "site"]
     search_fields = ["actor", "object_id", "action", "reason"]
     date_hierarchy = "at"
-    fields = readonly_fields = ["at", "actor", "action", "object_type", "object_id", "study", "site",
+    fields = readonly_fields = ["at", "actor", "action", "what", "object_type", "object_id", "study", "site",
                                 "before_json", "after_json", "reason"]
+
+    def get_changelist_instance(self, request):
+        """Resolve the participant (and a diary record's instrument) of the whole page in one query per type."""
+        cl = super().get_changelist_instance(request)
+        resolve_subjects(cl.result_list)
+        return cl
+
+    @admin.display(description="When", ordering="at")
+    def when(self, obj):
+        return formats.date_format(timezone.localtime(obj.at), "j M Y H:i")
+
+    @admin.display(description="Participant")
+    def participant(self, obj):
+        usubjid = getattr(obj, "usubjid", None)
+        if usubjid is None:
+            resolve_subjects([obj])
+            usubjid = obj.usubjid
+        return usubjid or "-"
+
+    @admin.display(description="Who", ordering="actor")
+    def who(self, obj):
+        return audit.who(obj.actor)
+
+    @admin.display(description="What")
+    def what(self, obj):
+        if not hasattr(obj, "instrument"):
+            resolve_subjects([obj])
+        return audit.describe(obj, instrument=obj.instrument)
 
     @admin.display(description="Before")
     def before_json(self, obj):

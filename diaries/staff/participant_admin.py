@@ -7,13 +7,15 @@ use case per participant of the (scoped) selection.
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.db.models import Count, Exists, OuterRef, Q
 from django.urls import path, reverse
 from django.utils import timezone
 
-from diaries import audit, errors, participants, selectors
+from diaries import alerts as alerts_service
+from diaries import audit, errors, participants, roles, selectors
 from diaries.models import (
     Alert,
     AlertStatus,
@@ -24,6 +26,7 @@ from diaries.models import (
 )
 from diaries.staff import display, views
 from diaries.staff.scoping import ScopedInline, SiteScopedAdmin
+from notifications.models import OutboundStatus
 
 
 class VisitInline(ScopedInline):
@@ -38,6 +41,7 @@ class ComplianceFilter(admin.SimpleListFilter):
     TESTS = {
         "lt80": ("last 7 days below 80%", lambda c: c.last7.pct is not None and c.last7.pct < 80),
         "lt50": ("last 7 days below 50%", lambda c: c.last7.pct is not None and c.last7.pct < 50),
+        "missed1": ("missed the latest diary", lambda c: c.missed_in_a_row >= 1),
         "missed2": ("2 or more missed in a row", lambda c: c.missed_in_a_row >= 2),
     }
 
@@ -48,6 +52,8 @@ class ComplianceFilter(admin.SimpleListFilter):
         if self.value() not in self.TESTS:
             return queryset
         test = self.TESTS[self.value()][1]
+        # A withdrawn participant has no diary to chase (and is not counted on the home page).
+        queryset = queryset.filter(discontinued_on__isnull=True)
         by_id = selectors.compliance_of(queryset.select_related("study"))
         return queryset.filter(pk__in=[pk for pk, c in by_id.items() if test(c)])
 
@@ -67,6 +73,9 @@ class AlertStateFilter(admin.SimpleListFilter):
             Exists(Alert.objects.filter(participant=OuterRef("pk"), status__in=statuses[self.value()]))
         )
 
+
+# The participant page shows the latest diary records; the rest are one link away.
+RECORDS_SHOWN = 20
 
 PARTICIPANT_FIELDS = [
     "usubjid", "study", "site", "phone_masked", "zone", "language", "phase", "sms_consent", "sms_consent_changed_at",
@@ -110,6 +119,12 @@ class ParticipantAdmin(SiteScopedAdmin):
                  name="diaries_participant_visit"),
             *super().get_urls(),
         ]
+
+    def get_list_display(self, request):
+        """A coordinator of one site needs no site column."""
+        shown = super().get_list_display(request)
+        one_site = roles.scoped_sites(request.user).count() <= 1
+        return [name for name in shown if name != "site"] if one_site else shown
 
     def get_changelist_instance(self, request):
         """Compute the compliance columns for the whole page with one query."""
@@ -165,6 +180,11 @@ class ParticipantAdmin(SiteScopedAdmin):
     def unresolved_alerts(self, obj):
         return obj.n_unresolved
 
+    def history_view(self, request, object_id, extra_context=None):
+        """The participant's history is the audit trail at the foot of its page, not Django's change log."""
+        return display.history(self, request, object_id,
+                               lambda p: reverse("admin:diaries_participant_change", args=[p.pk]) + "#history")
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         participant = self.get_object(request, object_id)
         return super().change_view(request, object_id, form_url,
@@ -190,9 +210,16 @@ class ParticipantAdmin(SiteScopedAdmin):
         trail = Q()
         for object_type, ids in object_ids.items():
             trail |= Q(object_type=object_type, object_id__in=ids)
+        summary = selectors.participant_summary(p, now=now)
         return {
-            "compliance": selectors.participant_compliance(p, now=now),
-            "records": records,
+            "summary": summary,
+            "compliance": summary.compliance,
+            "open_alerts": [(a, alerts_service.what_to_do(a)) for a in summary.open_alerts],
+            "delivery_problem": p.outbound_messages.filter(
+                status__in=[OutboundStatus.FAILED, OutboundStatus.UNDELIVERED]).order_by("-created_at").first(),
+            "records": records[:RECORDS_SHOWN],
+            "records_count": records.count(),
+            "records_url": reverse("admin:diaries_diaryrecord_changelist") + "?" + urlencode({"q": p.usubjid}),
             "inbound": p.inbound_messages.order_by("-received_at")[:50],
             "outbound": p.outbound_messages.order_by("-created_at")[:50],
             "upcoming_prompts": p.prompts.filter(due_at__gte=now).order_by("due_at")[:20],

@@ -7,12 +7,26 @@ every registration).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib import admin
+from django.utils import timezone
 
-from diaries import roles
-from diaries.models import Alert, AlertStatus
+from diaries import roles, selectors
 from diaries.staff.login import StaffLoginForm, StaffOTPLoginForm
+from notifications.models import OutboundMessage, OutboundStatus
+
+# "Texts failing" on the home page: messages that failed or were not delivered in the last day.
+FAILING_WINDOW = timedelta(hours=24)
+
+
+def failing_texts(site, *, now) -> int:
+    """Participants of the site with a text that failed or was not delivered in the last 24 hours."""
+    return (OutboundMessage.objects.filter(
+        participant__site=site, status__in=[OutboundStatus.FAILED, OutboundStatus.UNDELIVERED],
+        created_at__gte=now - FAILING_WINDOW,
+    ).values("participant").distinct().count())
 
 
 class StaffAdminSite(admin.AdminSite):
@@ -30,13 +44,13 @@ class StaffAdminSite(admin.AdminSite):
         return True
 
     def index(self, request, extra_context=None):
-        """The home page starts with what a coordinator looks for: who missed diaries, open alerts, charts."""
+        """The home page starts with what a coordinator looks for: per site, today's counts, each a link."""
         sites = roles.scoped_sites(request.user).order_by("number") if request.user.has_perm(
             "diaries.view_participant") else []
-        shortcuts = [
-            (site, Alert.objects.filter(site=site, status=AlertStatus.OPEN).count()) for site in sites
-        ]
-        return super().index(request, {**(extra_context or {}), "site_shortcuts": shortcuts})
+        now = timezone.now()
+        today = [(selectors.site_today(site, now=now), failing_texts(site, now=now)) for site in sites]
+        return super().index(request, {**(extra_context or {}), "site_today": today,
+                                       "failing_since": (now - FAILING_WINDOW).isoformat(timespec="seconds")})
 
     @property
     def login_form(self):

@@ -18,8 +18,9 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language_info
 
-from diaries import alerts, diary, errors, participants, selectors
+from diaries import alerts, diary, errors, participants, phones, selectors
 from diaries.models import AgeGroup, DiaryRecord, Participant, Site
 from diaries.protocol import windows
 from diaries.staff import charts
@@ -32,22 +33,56 @@ from notifications import inbound, outbox
 class EnrollForm(forms.Form):
     site = forms.ModelChoiceField(queryset=None)
     usubjid = forms.CharField(label="USUBJID", max_length=40)
-    phone = forms.CharField(help_text="E.164, e.g. +13125550111; stored encrypted")
-    zone = forms.ChoiceField(label="Time zone", help_text="The participant's IANA time zone")
-    language = forms.ChoiceField()
+    phone = forms.CharField(help_text="A number of the site's country, as dialled there or with its country code "
+                                      "(e.g. +13125550111); stored encrypted")
+    zone = forms.ChoiceField(label="Time zone", help_text="The participant's IANA time zone (the site's by default)")
+    language = forms.ChoiceField(help_text="The language of the texts and the diary")
     runin_start = forms.DateField(label="Run-in start", help_text="Local date of Day -7 (YYYY-MM-DD)")
     age_group = forms.ChoiceField(choices=AgeGroup.choices, initial=AgeGroup.ADULT)
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, user, site=None, **kwargs):
         super().__init__(*args, **kwargs)
-        sites = scoped_choices(Site, user)
-        self.fields["site"].queryset = sites.select_related("study")
+        sites = scoped_choices(Site, user).select_related("study")
+        self.fields["site"].queryset = sites
         self.fields["zone"].choices = [(z, z) for z in sorted(available_timezones())]
-        languages = sorted({lang for s in sites.select_related("study") for lang in s.study.rules.languages})
-        self.fields["language"].choices = [(lang, lang) for lang in languages or ["en"]]
-        if sites.count() == 1:
-            self.fields["site"].initial = sites.first()
-            self.fields["zone"].initial = sites.first().zone
+        languages = sorted({lang for s in sites for lang in s.study.rules.languages})
+        self.fields["language"].choices = [(lang, language_name(lang)) for lang in languages or ["en"]]
+        # The site's zone and language unless the user picks others (first site of several).
+        default = site if site is not None and site in sites else sites.first()
+        if default is not None:
+            self.fields["site"].initial = default
+            self.fields["zone"].initial = default.zone
+            self.fields["language"].initial = site_language(default)
+
+    def clean(self):
+        data = super().clean()
+        site, phone = data.get("site"), data.get("phone")
+        if site is not None and phone:
+            try:
+                data["phone"] = phones.normalize_for_country(phone, site.country)
+            except phones.InvalidPhone as exc:
+                self.add_error("phone", str(exc))
+        return data
+
+
+# A site's default language: its country's, when the study offers it; else the study's default.
+COUNTRY_LANGUAGE = {"ES": "es", "MX": "es", "AR": "es", "CO": "es", "PL": "pl", "FR": "fr", "DE": "de", "IT": "it",
+                    "PT": "pt", "BR": "pt", "NL": "nl"}
+
+
+def site_language(site: Site) -> str:
+    rules = site.study.rules
+    language = COUNTRY_LANGUAGE.get(site.country)
+    return language if language in rules.languages else rules.default_language
+
+
+def language_name(code: str) -> str:
+    """"es" -> "Spanish (español)": the name a coordinator reads, and the participant's own."""
+    try:
+        info = get_language_info(code)
+    except KeyError:
+        return code
+    return info["name"] if info["name"] == info["name_local"] else f"{info['name']} ({info['name_local']})"
 
 
 class Day1Form(forms.Form):
@@ -114,7 +149,8 @@ def _change_url(obj) -> str:
 def enroll(model_admin, request):
     if not model_admin.has_add_permission(request):
         raise PermissionDenied
-    form = EnrollForm(request.POST or None, user=request.user)
+    site = Site.objects.filter(pk=request.GET["site"]).first() if request.GET.get("site", "").isdigit() else None
+    form = EnrollForm(request.POST or None, user=request.user, site=site)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

@@ -74,6 +74,26 @@ MEASURE = """(minColumn) => {
         found.push(`narrow-column: ${name(table)} column ${index + 1} ("${text}"): ${width.toFixed(1)} px`);
     }
   }
+  for (const svg of document.querySelectorAll('svg')) {
+    if (!visible(svg) || svg.closest('a, button')) continue;
+    const box = svg.getBoundingClientRect();
+    const texts = [...svg.querySelectorAll('text')];
+    const boxes = texts.map((t) => t.getBoundingClientRect());
+    texts.forEach((t, i) => {
+      const r = boxes[i];
+      if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5)
+        found.push(`svg-label-outside: ${name(svg)}: "${t.textContent}" at ${r.left.toFixed(0)}..${r.right.toFixed(0)}`
+                   + ` x ${r.top.toFixed(0)}..${r.bottom.toFixed(0)}, chart ${box.left.toFixed(0)}..${box.right.toFixed(0)}`
+                   + ` x ${box.top.toFixed(0)}..${box.bottom.toFixed(0)}`);
+      for (let j = i + 1; j < texts.length; j++) {
+        const o = boxes[j];
+        const w = Math.min(r.right, o.right) - Math.max(r.left, o.left);
+        const h = Math.min(r.bottom, o.bottom) - Math.max(r.top, o.top);
+        if (w > 1 && h > 1)
+          found.push(`svg-label-overlap: ${name(svg)}: "${t.textContent}" and "${texts[j].textContent}"`);
+      }
+    });
+  }
   return found;
 }"""
 
@@ -207,6 +227,37 @@ def test_an_alert_page_has_one_meaning_per_button(browser, live_server, demo):
         page.get_by_role("link", name="History", exact=True).click()
         page.wait_for_url("**/admin/diaries/auditevent/?**")
         results = page.locator("#result_list").inner_text()
-        assert "alert.open" in results and "alert.acknowledge" in results, results
+        assert "alert opened: " + alert.detail in results and "coordinator\talert acknowledged" in results, results
+    finally:
+        context.close()
+
+
+def test_a_new_coordinator_finds_who_missed_yesterday_why_alerts_fired_and_who_changed_what(browser, live_server,
+                                                                                         demo):
+    site = demo["site"]
+    context, page = sign_in(browser, live_server.url, SCREENS["laptop"])
+    try:
+        today = page.locator("#site-shortcuts")
+        expect(today.get_by_text("Today, per site")).to_be_visible()
+        row = today.locator("tbody tr", has_text=str(site))
+        missed = int(row.locator("td").nth(0).inner_text())
+        row.locator("td").nth(0).get_by_role("link").click()
+        page.wait_for_url("**compliance=missed1**")
+        assert page.locator("#result_list tbody tr").count() == missed
+        page.screenshot(path=str(artifacts() / "laptop-who-missed-yesterday.png"))
+
+        page.goto("/admin/")
+        today.locator("tbody tr", has_text=str(site)).locator("ul.alert-counts a").first.click()
+        headers = page.locator("#result_list thead th").all_text_contents()
+        assert [h.strip() for h in headers if h.strip()][:2] == ["Why", "Participant"], headers
+        page.locator("#result_list tbody tr th a").first.click()
+        assert page.locator(".field-what_to_do .readonly").inner_text().strip(), "each alert says what to do"
+        page.screenshot(path=str(artifacts() / "laptop-why-and-what-to-do.png"))
+
+        page.goto("/admin/diaries/auditevent/")
+        headers = [h.strip() for h in page.locator("#result_list thead th").all_text_contents()]
+        assert headers == ["When", "Participant", "Who", "What", "Reason"], headers
+        assert "enrolled at site 101" in page.locator("#result_list").inner_text()
+        page.screenshot(path=str(artifacts() / "laptop-who-changed-what.png"))
     finally:
         context.close()

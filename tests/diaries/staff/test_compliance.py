@@ -191,3 +191,55 @@ def test_no_diary_day_is_counted_twice_across_dst(alice_diary):
     assert days.by_period["RUNIN"] == [date(2026, 3, 1) + timedelta(days=i) for i in range(7)]
     assert days.by_period["VC"][0] == date(2026, 3, 8) and days.by_period["VC"][-1] == date(2026, 5, 2)
     assert len(set(days.by_period["VC"])) == 56
+
+
+def test_today_per_site_counts_who_to_call_and_links_to_them(client, coordinator, alice_diary, bob):
+    from diaries import alerts
+    from notifications.models import OutboundMessage
+
+    alerts.raise_alert(participant=alice_diary, kind="missed_diaries", key="alice:streak", detail="3 evenings")
+    alerts.raise_alert(participant=bob, kind="opted_out", key="bob:stop", detail="STOP")
+    alerts.raise_alert(participant=bob, kind="missed_diaries", key="bob:streak", detail="2 evenings")
+    for status, hours_ago in [("failed", 2), ("undelivered", 3), ("failed", 30), ("delivered", 1)]:
+        at = NOON_19 - timedelta(hours=hours_ago)
+        OutboundMessage.objects.create(participant=alice_diary, kind="diary", body="x", status=status,
+                                       created_at=at, updated_at=at)
+    with time_machine.travel(NOON_19, tick=False):
+        today = selectors.site_today(alice_diary.site)
+        client.force_login(coordinator)
+        body = client.get("/admin/").content.decode()
+        missed = client.get("/admin/diaries/participant/", {"site__id__exact": alice_diary.site.pk,
+                                                             "compliance": "missed1"})
+    # alice's latest closed evenings (16..18) have no entry; bob has nothing due yet.
+    assert (today.missed_yesterday, today.missed_two, today.below80) == (1, 1, 1)
+    assert today.open_alerts == [("missed_diaries", "Missed diaries", 2), ("opted_out", "Opted out of SMS", 1)]
+    assert [p.usubjid for p in missed.context["cl"].result_list] == ["TRUE-AD-101-0001"]
+    assert "Today, per site" in body and "101 Lakeside Dermatology Research" in body
+    site = alice_diary.site.pk
+    assert (f'?site__id__exact={site}&amp;compliance=missed1" class="attention" '
+            'aria-label="1 missed yesterday\'s diary at site 101">1</a>') in body
+    assert f"?site__id__exact={site}&amp;status__exact=open&amp;kind__exact=opted_out\" class=\"attention\">" \
+           "Opted out of SMS: 1</a>" in body
+    # Two failed texts of one participant in the last 24 hours: one participant to call.
+    assert 'class="attention" aria-label="1 participants with a text failing at site 101">1</a>' in body
+
+
+def test_a_quiet_site_shows_quiet_zeros(client, coordinator, bob):
+    client.force_login(coordinator)
+    with time_machine.travel(NOON_19, tick=False):
+        body = client.get("/admin/").content.decode()
+    assert 'class="quiet" aria-label="0 missed yesterday\'s diary at site 101">0</a>' in body
+    assert "None open</a>" in body and 'class="attention"' not in body
+
+
+def test_the_participant_summary_has_study_day_since_day1_and_the_last_diary(alice_diary):
+    from diaries import alerts
+
+    alert = alerts.raise_alert(participant=alice_diary, kind="missed_diaries", key="alice:streak", detail="3 evenings")
+    with time_machine.travel(NOON_19, tick=False):
+        summary = selectors.participant_summary(alice_diary)
+    assert summary.study_day == 12  # Day 1 = 03-08
+    assert summary.since_day1 == selectors.Tally(expected=12, completed=6)
+    assert (summary.last_itch.diary_date, summary.last_itch.derived["itch"], summary.last_itch.channel) == (
+        date(2026, 3, 15), 4, "web")  # the later answer of that evening, not the superseded one
+    assert summary.open_alerts == [alert]

@@ -1,5 +1,6 @@
 """The participant page and the site's actions: enroll, Day 1, visits, SMS pause/resume, links, reminders."""
 
+import re
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -70,6 +71,28 @@ def test_enrollment_through_the_admin(client, coordinator, study):
         "site": site_a.pk, "usubjid": "TRUE-AD-101-0010", "phone": "+13125550199", "zone": "America/Chicago",
         "language": "en", "runin_start": "2026-04-01", "age_group": "18+"})
     assert "this phone number cannot be used" in response.content.decode()
+
+
+def test_enrolment_defaults_from_the_site_and_checks_the_phone_for_its_country(client, superuser, study):
+    client.force_login(superuser)
+    madrid = study.sites.get(number="301")
+    form = client.get(f"/admin/diaries/participant/add/?site={madrid.pk}").context["form"]
+    assert (form.fields["site"].initial, form.fields["zone"].initial, form.fields["language"].initial) == (
+        madrid, "Europe/Madrid", "es")
+    assert dict(form.fields["language"].choices) == {"en": "English", "es": "Spanish (español)"}
+    first = client.get("/admin/diaries/participant/add/").context["form"]
+    assert (first.fields["zone"].initial, first.fields["language"].initial) == ("America/Chicago", "en")
+
+    base = {"site": madrid.pk, "usubjid": "TRUE-AD-301-0009", "zone": "Europe/Madrid", "language": "es",
+            "runin_start": "2026-04-01", "age_group": "18+"}
+    response = client.post("/admin/diaries/participant/add/", {**base, "phone": "+13125550199"})
+    assert response.status_code == 200
+    assert response.context["form"].errors["phone"] == [
+        "+13*******99 is a number of US, the site is in ES: enter a ES number, e.g. +34 612 34 56 78"]
+    assert not Participant.objects.filter(usubjid="TRUE-AD-301-0009").exists()
+    # As dialled in Spain, without the country code: stored in E.164.
+    assert client.post("/admin/diaries/participant/add/", {**base, "phone": "612 555 019"}).status_code == 302
+    assert Participant.objects.get(usubjid="TRUE-AD-301-0009").phone == "+34612555019"
 
 
 def test_charlie_cannot_enroll_at_site_a(client, charlie_staff, study):
@@ -154,9 +177,42 @@ def test_the_home_page_leads_to_who_missed_diaries(client, coordinator, charlie_
     client.force_login(coordinator)
     body = client.get("/admin/").content.decode()
     site_a = site_a_data["site"]
-    assert "Your sites" in body and "101 Lakeside Dermatology Research" in body
+    assert "Today, per site" in body and "101 Lakeside Dermatology Research" in body
     assert f"?site__id__exact={site_a.pk}&amp;compliance=lt80" in body
-    assert "Open alerts (1)" in body
+    assert "Missed diaries: 1</a>" in body
     client.force_login(charlie_staff)
     body = client.get("/admin/").content.decode()
     assert "201 Centrum Dermatologii Wola" in body and "Lakeside" not in body
+
+
+def test_the_audit_list_reads_as_sentences_with_the_participant(client, coordinator, site_a_data):
+    alice = site_a_data["participant"]
+    client.force_login(coordinator)
+    response = client.get("/admin/diaries/auditevent/")
+    rows = {tuple(r) for r in (_cells(row) for row in _result_rows(response))}
+    assert ("TRUE-AD-101-0001", "system (test)", "enrolled at site 101, America/Chicago, language en", "-") in rows
+    assert ("TRUE-AD-101-0001", "participant", "itch 6 (2026-03-09)", "-") in rows
+    assert ("TRUE-AD-101-0001", "system", "alert opened: No diary for 2 evenings", "-") in rows
+    assert str(alice.pk) not in response.content.decode().split('id="result_list"')[1]
+
+
+def test_an_alert_says_why_it_fired_and_what_to_do(client, coordinator, site_a_data):
+    alert = site_a_data["alert"]
+    client.force_login(coordinator)
+    page = client.get(f"/admin/diaries/alert/{alert.pk}/change/").content.decode()
+    assert "No diary for 2 evenings" in page and "Call the participant: ask whether the texts arrive" in page
+    listing = client.get("/admin/diaries/alert/")
+    headers = [h.strip() for h in re.findall(r'<th scope="col"[^>]*>.*?<div class="text">(?:<a[^>]*>|<span>)(.*?)<',
+                                             listing.content.decode(), re.S)]
+    assert [h for h in headers if h][:3] == ["Why", "Participant", "Kind"], headers
+
+
+def _result_rows(response):
+    table = response.content.decode().split('id="result_list"')[1].split("</table>")[0]
+    return re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1], re.S)
+
+
+def _cells(row):
+    cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+    # "when" first, then participant, who, what, reason (the audit list has no actions, so no selection box)
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in cells[1:5]]
