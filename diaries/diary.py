@@ -12,18 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from diaries import audit
+from diaries import alerts, audit
+from diaries.protocol import offline as offline_rule
 from diaries.protocol import scoring, windows
 from diaries.protocol.study_config import StudyConfig
 
 from .errors import DiaryNotOpen, InvalidAnswer, OutsideWindow, ServiceError
-from .models import Channel, DiaryRecord, Participant, Phase, Timepoint
+from .models import AlertKind, Channel, DiaryRecord, Participant, Phase, Timepoint
 from .participants import locked_participant
 
 # Run after a diary record commits (notifications cancels that evening's reminders):
@@ -39,6 +40,16 @@ class Reason:
     OUTSIDE_WINDOW = "outside_window"
     DIARY_NOT_OPEN = "diary_not_open"
     INVALID_ANSWER = "invalid_answer"
+    CLOCK_OFF = "clock_off"  # an offline capture from a device whose clock is further off than the study allows
+    NEWER_ANSWER = "newer_answer"  # an offline capture older than the answer already current for its date
+
+
+@dataclass(frozen=True)
+class OfflineCapture:
+    """What the app says about a diary it captured without a connection: both times by the device's clock."""
+
+    device_captured_at: datetime
+    device_time_at_upload: datetime
 
 
 @dataclass(frozen=True)
@@ -226,6 +237,7 @@ def submit_diary(
     at: datetime,
     partial: bool = False,
     locked: LockedDiary | None = None,
+    offline: OfflineCapture | None = None,
 ) -> Recorded | Refused:
     """A patient's diary, stamped with server time: every instrument recorded, or none and one refusal.
 
@@ -235,12 +247,17 @@ def submit_diary(
     answers again while the window is open are a repeat: nothing is written. `locked` is
     the caller's `lock_diary` (the SMS path): the participant is already row-locked and
     the current records read in the caller's transaction.
+
+    `offline` (the app): the diary was captured earlier without a connection; `at` is the
+    receipt time. The capture time, corrected by the device's clock offset, dates the
+    diary and becomes its `submitted_at`; the receipt time and the offset are kept beside
+    it (`diaries.protocol.offline`: grace period, clock limit).
     """
     if channel not in PATIENT_CHANNELS:
         raise ServiceError(f"patients answer by sms, web or app, not {channel!r}")
     if locked is None:
         with transaction.atomic():
-            return _submit(locked_participant(participant), channel, timepoint, answers, at, partial, None)
+            return _submit(locked_participant(participant), channel, timepoint, answers, at, partial, None, offline)
     if not transaction.get_connection().in_atomic_block:
         raise ServiceError("a LockedDiary is only valid inside the transaction that locked it")
     if locked.participant.pk != participant.pk:
@@ -250,22 +267,38 @@ def submit_diary(
 
 
 def _submit(p: Participant, channel: str, timepoint: str, answers: dict[str, dict], at: datetime, partial: bool,
-            locked: LockedDiary | None) -> Recorded | Refused:
+            locked: LockedDiary | None, offline: OfflineCapture | None = None) -> Recorded | Refused:
     rules = p.study.rules
     problems = answer_problems(rules, timepoint, answers, partial=partial)
     if problems:
         return refuse_diary(participant=p, channel=channel, timepoint=timepoint, answers=answers, at=at,
                             reason=Reason.INVALID_ANSWER, message=problems[0].message, problems=problems)
+    capture = None
     try:
-        d = diary_date_for(p, timepoint, at)
+        if offline is not None:
+            capture = _offline_capture(p, timepoint, offline, at)
+        d = diary_date_for(p, timepoint, capture.captured_at if capture else at)
+    except offline_rule.ClockOff as exc:
+        return _refuse_clock_off(p, channel, timepoint, answers, at, exc)
+    except offline_rule.CapturedLater as exc:
+        return refuse_diary(participant=p, channel=channel, timepoint=timepoint, answers=answers, at=at,
+                            reason=Reason.OUTSIDE_WINDOW, message=str(exc))
     except (OutsideWindow, DiaryNotOpen) as exc:
         reason = Reason.OUTSIDE_WINDOW if isinstance(exc, OutsideWindow) else Reason.DIARY_NOT_OPEN
         return refuse_diary(participant=p, channel=channel, timepoint=timepoint, answers=answers, at=at,
                             reason=reason, message=str(exc))
     from_lock = locked is not None and timepoint == Timepoint.DAILY and d == locked.diary_date
+    stamp = capture.captured_at if capture else at
+    previous_of = {code: locked.records.get(code) if from_lock else current_record(p, code, timepoint, d)
+                   for code in answers}
+    if capture and (newer := [r for r in previous_of.values() if r is not None and r.submitted_at > stamp]):
+        # An answer given later (on any channel) stays current: an older capture must not replace it.
+        return refuse_diary(participant=p, channel=channel, timepoint=timepoint, answers=answers, at=at,
+                            reason=Reason.NEWER_ANSWER, message=f"A newer answer for {d.isoformat()} was already "
+                            f"recorded ({newer[0].channel}); this one, captured earlier, is not kept.")
     records, written = [], []
     for code, given in answers.items():
-        previous = locked.records.get(code) if from_lock else current_record(p, code, timepoint, d)
+        previous = previous_of[code]
         options = {_item_number(k): v for k, v in given.items()}
         if partial and previous is not None:
             options = {a["item"]: a["option"] for a in previous.answers} | options
@@ -275,14 +308,18 @@ def _submit(p: Participant, channel: str, timepoint: str, answers: dict[str, dic
             continue
         record = DiaryRecord.objects.create(
             participant=p, instrument=code, timepoint=timepoint, diary_date=d, answers=scored,
-            derived=scoring.derived_scores(code, scored), channel=channel, submitted_at=at, supersedes=previous,
+            derived=scoring.derived_scores(code, scored), channel=channel, submitted_at=stamp, supersedes=previous,
+            received_at=capture.received_at if capture else None,
+            clock_offset_s=capture.clock_offset.total_seconds() if capture else None,
         )
+        after = {"instrument": code, "timepoint": timepoint, "diary_date": d, "answers": scored, "channel": channel}
+        if capture:
+            after |= {"offline": True, "captured_at": capture.captured_at, "received_at": capture.received_at,
+                      "clock_offset_s": capture.clock_offset.total_seconds()}
         audit.log(
             actor=p, action="diary.answer" if previous is None else "diary.supersede", obj=record,
             before={"record": previous.pk, "answers": previous.answers} if previous else None,
-            after={"instrument": code, "timepoint": timepoint, "diary_date": d, "answers": scored,
-                   "channel": channel},
-            at=at,
+            after=after, at=at,
         )
         if from_lock:
             locked.records[code] = record
@@ -291,6 +328,33 @@ def _submit(p: Participant, channel: str, timepoint: str, answers: dict[str, dic
     for record in written:
         _after_commit(record)
     return Recorded(diary_date=d, records=records, written=written)
+
+
+def _offline_capture(p: Participant, timepoint: str, offline: OfflineCapture, at: datetime):
+    """The corrected capture by the study's [offline] rules; raises ClockOff, CapturedLater, OutsideWindow."""
+    rules = p.study.rules
+    limits = {"grace": timedelta(hours=rules.offline_grace_hours),
+              "max_clock_offset": timedelta(minutes=rules.max_clock_offset_minutes)}
+    times = {"device_captured_at": offline.device_captured_at,
+             "device_time_at_upload": offline.device_time_at_upload, "received_at": at}
+    if timepoint == Timepoint.H12:
+        if p.first_application_at is None:
+            raise DiaryNotOpen("the 12-hour assessment opens after the first application")
+        return offline_rule.h12_capture(**times, h12=windows.h12_window(p.first_application_at, rules), **limits)
+    return offline_rule.daily_capture(**times, zone=p.zone, window=windows.Window.of(rules), **limits)
+
+
+def _refuse_clock_off(p: Participant, channel: str, timepoint: str, answers: dict, at: datetime,
+                      exc: offline_rule.ClockOff) -> Refused:
+    """Never silently corrected: refused, and the site told (a clock that far off may be set by hand)."""
+    refused = refuse_diary(participant=p, channel=channel, timepoint=timepoint, answers=answers, at=at,
+                           reason=Reason.CLOCK_OFF, message=str(exc))
+    offset_min = round(exc.offset.total_seconds() / 60)
+    alerts.raise_alert(participant=p, kind=AlertKind.CLOCK_OFF, key=f"clock:{p.pk}:{at:%Y%m%dT%H%M%S}",
+                       detail=f"A diary captured offline was refused: the app device's clock is off by {offset_min:+d} "
+                              f"minutes (limit {exc.limit.total_seconds() / 60:.0f}). Ask the patient to set the "
+                              "phone's time automatically.")
+    return refused
 
 
 def refuse_diary(*, participant: Participant, channel: str, timepoint: str, answers: dict, at: datetime,

@@ -113,6 +113,8 @@ class Participant(models.Model):
     discontinued_on = models.DateField(null=True, blank=True)
     age_group = models.CharField(max_length=5, choices=AgeGroup.choices, default=AgeGroup.ADULT)
     enrolled_at = models.DateTimeField()
+    # sms | push | push_then_sms (study_config.CHANNEL_PREFERENCES); blank: the study's [channels] default.
+    channel_preference = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["study", "usubjid"], name="usubjid_unique_in_study")]
@@ -197,7 +199,14 @@ class DiaryRecord(AppendOnly):
     # {"itch": 7} or {"answered": 8, "raw": 21, "t_score": 51.2}
     derived = models.JSONField(default=dict)
     channel = models.CharField(max_length=5, choices=Channel.choices)
-    submitted_at = models.DateTimeField(help_text="Server time of the submission (UTC)")
+    submitted_at = models.DateTimeField(
+        help_text="Server time of the submission (UTC); for a diary the app captured offline, the capture time "
+                  "corrected by the device's clock offset"
+    )
+    # Set only for an offline capture: when the server received it, and the device's clock offset (device minus
+    # server, seconds) it was corrected by.
+    received_at = models.DateTimeField(null=True, blank=True)
+    clock_offset_s = models.FloatField(null=True, blank=True)
     supersedes = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
     )
@@ -255,6 +264,8 @@ class AlertKind(models.TextChoices):
     OPTED_OUT = "opted_out", "Opted out of SMS"
     UNDELIVERABLE = "undeliverable", "Undeliverable phone number"
     UNKNOWN_SENDER = "unknown_sender", "Text from an unknown number"
+    DEVICE_DEACTIVATED = "device_deactivated", "App device no longer reachable by push"
+    CLOCK_OFF = "clock_off", "App device clock far off"
 
 
 class AlertStatus(models.TextChoices):
@@ -393,13 +404,16 @@ class PushPlatform(models.TextChoices):
 
 
 class PushDevice(models.Model):
-    """A push notification address an app registered; no push transport uses it yet."""
+    """A push notification address an app registered; deactivated when the provider says the token is dead."""
 
     participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="push_devices")
     platform = models.CharField(max_length=10, choices=PushPlatform.choices)
     token = models.CharField(max_length=4096)
     created_at = models.DateTimeField()
     last_registered_at = models.DateTimeField()
+    active = models.BooleanField(default=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    deactivated_reason = models.CharField(max_length=100, blank=True, help_text="e.g. fcm:UNREGISTERED")
 
     class Meta:
         ordering = ["-last_registered_at"]

@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from . import alerts, audit, phones
 from .errors import ServiceError
-from .models import Consent, Participant, Phase, Site, Study, Visit
+from .models import AlertKind, Consent, Participant, Phase, PushDevice, Site, Study, Visit
+from .protocol.study_config import CHANNEL_PREFERENCES
 
 # Run after a participant change commits (notifications re-plans the prompts through a
 # task): the core calls what the channels registered and imports none of them.
@@ -245,3 +246,58 @@ def known_zones() -> set[str]:
     if not _ZONES:
         _ZONES.update(available_timezones())
     return _ZONES
+
+
+@transaction.atomic
+def set_channel_preference(*, participant: Participant, preference: str, actor: Any, source: str) -> Participant:
+    """How prompts reach this participant (sms, push, push_then_sms; blank: the study's default), audited."""
+    if preference and preference not in CHANNEL_PREFERENCES:
+        raise ServiceError(f"channel preference must be one of {', '.join(CHANNEL_PREFERENCES)}")
+    p = locked_participant(participant)
+    if p.channel_preference == preference:
+        return p
+    before = {"channel_preference": p.channel_preference}
+    p.channel_preference = preference
+    p.save(update_fields=["channel_preference"])
+    audit.log(actor=actor, action="participant.channel_preference", obj=p, before=before,
+              after={"channel_preference": preference, "source": source})
+    return p
+
+
+@transaction.atomic
+def register_push_device(*, participant: Participant, platform: str, token: str,
+                         at: datetime) -> tuple[PushDevice, bool]:
+    """(device, created): the app's push address; the same token again refreshes it and reactivates a dead one."""
+    device, created = PushDevice.objects.get_or_create(
+        participant=participant, platform=platform, token=token, defaults={"created_at": at, "last_registered_at": at})
+    if created:
+        audit.log(actor=participant, action="app.device_register", obj=device, after={"platform": platform})
+        return device, True
+    if not device.active:
+        audit.log(actor=participant, action="app.device_reactivated", obj=device,
+                  before={"active": False, "reason": device.deactivated_reason}, after={"active": True})
+    PushDevice.objects.filter(pk=device.pk).update(last_registered_at=at, active=True, deactivated_at=None,
+                                                   deactivated_reason="")
+    device.refresh_from_db()
+    return device, False
+
+
+@transaction.atomic
+def deactivate_push_device(*, device_id: int, reason: str, actor: str) -> bool:
+    """A device whose token the provider called dead: no more pushes to it, audited, and the site is told.
+
+    `reason` is provider:code (fcm:UNREGISTERED, apns:BadDeviceToken). False when it was already inactive.
+    """
+    device = PushDevice.objects.select_related("participant__study").select_for_update(of=("self",)).filter(
+        pk=device_id, active=True).first()
+    if device is None:
+        return False
+    now = timezone.now()
+    PushDevice.objects.filter(pk=device.pk).update(active=False, deactivated_at=now, deactivated_reason=reason[:100])
+    audit.log(actor=actor, action="app.device_deactivated", obj=device, before={"active": True},
+              after={"active": False, "reason": reason, "platform": device.platform})
+    alerts.raise_alert(participant=device.participant, kind=AlertKind.DEVICE_DEACTIVATED,
+                       key=f"device:{device.pk}:{now:%Y%m%dT%H%M%S}",
+                       detail=f"The app on a {device.get_platform_display()} device no longer receives push "
+                              f"reminders ({reason}); ask the patient to open the app and sign in again.")
+    return True

@@ -12,6 +12,8 @@ from urllib.parse import urlparse
 
 from django.core.checks import Error, register
 
+from notifications.providers import push_backends
+
 
 def configuration_problems(cfg) -> list[tuple[str, str]]:
     """(variable, problem) for each bad setting; `cfg` is the settings module or its globals()."""
@@ -28,6 +30,10 @@ def configuration_problems(cfg) -> list[tuple[str, str]]:
             problems.append(("FIELD_ENCRYPTION_KEY", "malformed: must be 32 url-safe base64-encoded bytes"))
     if get("SMS_BACKEND") not in {"twilio", "console", "locmem"}:
         problems.append(("SMS_BACKEND", f"unknown backend {get('SMS_BACKEND')!r}; use twilio, console or locmem"))
+    if get("PUSH_BACKEND") not in {"providers", "console", "locmem"}:
+        problems.append(("PUSH_BACKEND", f"unknown backend {get('PUSH_BACKEND')!r}; use providers, console or locmem"))
+    elif get("PUSH_BACKEND") == "providers":
+        problems += push_backends.configuration_problems()
     if not get("PRODUCTION"):
         return problems
     if get("SIMULATED_CLOCK"):

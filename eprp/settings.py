@@ -244,6 +244,9 @@ SMS_BACKEND = os.environ.get("SMS_BACKEND", "twilio" if PRODUCTION else "console
 # Twilio API call is 100-300 ms of waiting. Times the worker processes, this is the number
 # of API calls in flight; above the account's concurrency limit Twilio answers 429 (retried).
 SMS_SEND_THREADS = _whole_number("SMS_SEND_THREADS", 8, minimum=1)
+# Push reminders to the app: `providers` sends through FCM (Android) and APNs (iOS), each configured by its own
+# FCM_*/APNS_* variables (notifications/providers/fcm, apns); `console` prints them, `locmem` keeps them for tests.
+PUSH_BACKEND = os.environ.get("PUSH_BACKEND", "providers" if PRODUCTION else "console")
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 # Embedded: a token generated once and kept in var/ like the secret key, so the signed
 # webhook (and `manage.py sms_chat`) works without setting anything; production needs the real one.

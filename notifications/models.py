@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.db.models import Q
 
-from diaries.models import Participant, Study
+from diaries.models import Participant, PushDevice, Study
 
 
 class Conversation(models.Model):
@@ -109,6 +110,11 @@ STATUS_RANK = {
 }
 
 
+class MessageChannel(models.TextChoices):
+    SMS = "sms", "SMS"
+    PUSH = "push", "Push"
+
+
 class OutboundMessage(models.Model):
     """The outbox: a row first, then a Celery task claims it and hands it to the transport."""
 
@@ -120,7 +126,15 @@ class OutboundMessage(models.Model):
     # The text as sent, secret included, encrypted; emptied once the message is handed over.
     sealed_body = models.BinaryField(null=True, blank=True, editable=False)
     status = models.CharField(max_length=12, choices=OutboundStatus.choices, default=OutboundStatus.QUEUED)
-    provider_sid = models.CharField(max_length=64, blank=True, db_index=True)
+    # sms, or push to one app device (a push is "sent" at best: the providers send no delivery receipt).
+    channel = models.CharField(max_length=5, choices=MessageChannel.choices, default=MessageChannel.SMS)
+    device = models.ForeignKey(PushDevice, null=True, blank=True, on_delete=models.PROTECT,
+                               related_name="outbound_messages")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="A push is dropped by the provider after this")
+    # A push's {"title", "link", "collapse_id"}; its body is `body`.
+    payload = models.JSONField(default=dict, blank=True)
+    # FCM message names ("projects/<id>/messages/<id>") are longer than Twilio's SIDs.
+    provider_sid = models.CharField(max_length=200, blank=True, db_index=True)
     error_code = models.CharField(max_length=20, blank=True)
     error_message = models.CharField(max_length=300, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -188,13 +202,18 @@ class ScheduledPrompt(models.Model):
         OutboundMessage, null=True, blank=True, on_delete=models.PROTECT, related_name="prompt"
     )
     reason = models.CharField(max_length=100, blank=True, help_text="Why it was cancelled or skipped")
+    # The SMS that follows a push when the diary is not started in time (push_then_sms): its own row, due
+    # N minutes after the push, one per prompt.
+    fallback_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT,
+                                       related_name="fallback")
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
     class Meta:
         ordering = ["due_at"]
         constraints = [
-            models.UniqueConstraint(fields=["participant", "kind", "slot"], name="one_prompt_per_slot"),
+            models.UniqueConstraint(fields=["participant", "kind", "slot"], condition=Q(fallback_of__isnull=True),
+                                    name="one_prompt_per_slot"),
         ]
         indexes = [models.Index(fields=["status", "due_at"])]
 

@@ -21,12 +21,23 @@ from django.urls import reverse
 from django.utils import timezone
 
 from diaries import alerts, participants, phones
-from diaries.models import AlertKind, Participant, Phase
+from diaries.models import AlertKind, Participant, Phase, PushPlatform
 from diaries.patient.web import links
 from notifications.chatbot import texts
-from notifications.providers import BAD_NUMBER, OPTED_OUT, SENDER_PROBLEM, Outgoing, Sent, TransportError, send_all
+from notifications.providers import (
+    BAD_NUMBER,
+    OPTED_OUT,
+    SENDER_PROBLEM,
+    Outgoing,
+    Sent,
+    TransportError,
+    push,
+    push_backends,
+    send_all,
+)
+from notifications.providers.push import Push
 
-from .models import STATUS_RANK, DeliveryStatus, OutboundMessage, OutboundStatus
+from .models import STATUS_RANK, DeliveryStatus, MessageChannel, OutboundMessage, OutboundStatus
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +123,7 @@ def send_messages(message_ids, *, transport=None) -> dict:
     with transaction.atomic():
         claimed = list(
             OutboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("participant__site")
+            .select_related("participant__site", "device")
             .filter(pk__in=list(message_ids), status=OutboundStatus.QUEUED)
             # Earliest deadline first (the prompt whose window closes soonest), then oldest first.
             .order_by(F("expires_at").asc(nulls_last=True), "created_at", "pk")
@@ -121,9 +132,12 @@ def send_messages(message_ids, *, transport=None) -> dict:
             status=OutboundStatus.SENDING, attempts=F("attempts") + 1, updated_at=now
         )
     results: dict = {}
-    ready, outgoing = [], []
+    ready, outgoing, pushes = [], [], []
     for message in claimed:
         message.attempts += 1
+        if message.channel == MessageChannel.PUSH:
+            pushes.append(message)  # SMS consent does not matter for a push: sent below
+            continue
         if not can_text(message.participant):
             _set_status(message, OutboundStatus.CANCELLED, error_message="opted out or withdrawn before sending")
             results[message.pk] = OutboundStatus.CANCELLED
@@ -144,7 +158,7 @@ def send_messages(message_ids, *, transport=None) -> dict:
             continue
         ready.append(message)
     outcomes = send_all(outgoing, transport=transport)
-    sids: dict = {}
+    sids: dict = _send_pushes(pushes, results)
     for message, outcome in zip(ready, outcomes, strict=True):
         if isinstance(outcome, Sent):
             sids[message.pk] = outcome.provider_sid
@@ -178,6 +192,51 @@ def retry_delay(retries: int) -> float:
 def as_sent(message: OutboundMessage) -> str:
     """The text the patient gets: the sealed one when it holds a secret."""
     return phones.decrypt(bytes(message.sealed_body)) if message.sealed_body else message.body
+
+
+def _send_pushes(messages: list[OutboundMessage], results: dict) -> dict:
+    """Hand claimed pushes to the push backend; {message id: provider id} of the sent ones, the rest recorded.
+
+    A push needs an active device and an ongoing participation, not SMS consent. There is no
+    delivery callback: "sent" is final. A dead token deactivates the device (audited, the site
+    alerted) and fails the message; a transient error goes back to queued for a retry with
+    backoff; a permanent one fails.
+    """
+    sids = {}
+    for message in messages:
+        device = message.device
+        if message.participant.phase in (Phase.WITHDRAWN, Phase.COMPLETED) or device is None or not device.active:
+            _set_status(message, OutboundStatus.CANCELLED,
+                        error_message="device deactivated before sending" if message.participant.phase not in (
+                            Phase.WITHDRAWN, Phase.COMPLETED) else "withdrawn or completed before sending")
+            results[message.pk] = OutboundStatus.CANCELLED
+            continue
+        expires_at = message.expires_at or timezone.now() + timedelta(hours=1)
+        try:
+            result = push_backends.send_push(device.platform, Push(
+                token=device.token, title=message.payload.get("title", ""), body=message.body,
+                link=message.payload.get("link", ""), collapse_id=message.payload.get("collapse_id", message.kind),
+                expires_at=expires_at))
+        except Exception as exc:  # a bug or a broken connection mid-call: at most once, failed for the site to see
+            log.exception("push %s raised", message.pk)
+            result = push.permanent("error", f"outcome unknown: {type(exc).__name__}: {exc}")
+        provider = "fcm" if device.platform == PushPlatform.ANDROID else "apns"
+        if result.outcome == push.Outcome.SENT:
+            sids[message.pk] = result.provider_id
+            results[message.pk] = OutboundStatus.SENT
+        elif result.outcome == push.Outcome.DEAD_TOKEN:
+            _set_status(message, OutboundStatus.FAILED, code=result.code, error_message=f"dead device token: "
+                                                                                     f"{result.detail}")
+            participants.deactivate_push_device(device_id=device.pk, reason=f"{provider}:{result.code}",
+                                                actor=f"system:{provider}")
+            results[message.pk] = OutboundStatus.FAILED
+        elif result.retryable and message.attempts < MAX_ATTEMPTS:
+            _set_status(message, OutboundStatus.QUEUED, code=result.code, error_message=result.detail)
+            results[message.pk] = "retry"
+        else:
+            _set_status(message, OutboundStatus.FAILED, code=result.code, error_message=result.detail)
+            results[message.pk] = OutboundStatus.FAILED
+    return sids
 
 
 def _record_sent(sids: dict) -> None:

@@ -20,6 +20,7 @@ WARSAW = ZoneInfo("Europe/Warsaw")
 def _test_settings(settings):
     settings.SMS_BACKEND = "locmem"
     settings.SMS_MAX_PER_SECOND = 0  # no pacing unless a test measures it
+    settings.PUSH_BACKEND = "locmem"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.PUBLIC_BASE_URL = "https://eprp.test"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -53,3 +53,11 @@ def test_a_malformed_number_is_named_with_the_other_problems():
     for expected in ["SMS_SEND_THREADS: expected a whole number >= 1, got 'eight'",
                      "DIARY_LINK_MAX_AGE: expected a whole number >= 60, got '-5'", "SECRET_KEY: missing"]:
         assert expected in result.stderr
+
+
+def test_a_partly_configured_push_provider_or_an_unknown_push_backend_fails_naming_it():
+    result = check(APNS_TEAM_ID="ABCDE12345", APNS_KEY_ID=None, APNS_TOPIC=None, APNS_AUTH_KEY=None,
+                   APNS_AUTH_KEY_FILE=None)
+    assert result.returncode != 0 and "APNS_*: APNs is partly configured" in result.stderr, result.stderr
+    result = check(PUSH_BACKEND="pigeon")
+    assert result.returncode != 0 and "PUSH_BACKEND: unknown backend 'pigeon'" in result.stderr

@@ -17,6 +17,8 @@ from zoneinfo import available_timezones
 import phonenumbers
 
 TIMEPOINTS = ("DAILY", "H12")
+# How prompts reach a participant (notifications.scheduling.channels.Preference).
+CHANNEL_PREFERENCES = ("sms", "push", "push_then_sms")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -135,6 +137,13 @@ class StudyConfig:
     instruments: dict[str, Instrument]
     sites: tuple[Site, ...]
     content_hash: str
+    # [channels]: how prompts reach a participant unless they or the site chose otherwise
+    # (sms, push, push_then_sms), and how long a push waits for the diary to start before the SMS.
+    channel_default: str = "sms"
+    fallback_after_minutes: int = 30
+    # [offline]: a diary the app captured without a connection (diaries.protocol.offline).
+    offline_grace_hours: float = 24.0
+    max_clock_offset_minutes: float = 60.0
 
     def instrument(self, code: str) -> Instrument:
         return self.instruments[code]
@@ -221,6 +230,20 @@ def parse_study_config(text: str) -> StudyConfig:
     sched = r.get(data, "schedule", "", dict) or {}
     visits = r.get(data, "visits", "", dict) or {}
     analysis = r.get(data, "analysis", "", dict, {})
+    channels = r.get(data, "channels", "", dict, {})
+    offline = r.get(data, "offline", "", dict, {})
+    channel_default = r.get(channels, "default", "channels", str, "sms")
+    if channel_default not in CHANNEL_PREFERENCES:
+        r.fail("channels.default", f"expected one of {', '.join(CHANNEL_PREFERENCES)}, got {channel_default!r}")
+    fallback_after = r.get(channels, "fallback_after_minutes", "channels", int, 30)
+    if fallback_after is not None and not 1 <= fallback_after <= 24 * 60:
+        r.fail("channels.fallback_after_minutes", "expected minutes between 1 and 1440")
+    grace_hours = r.get(offline, "grace_hours", "offline", float, 24.0)
+    if grace_hours is not None and not 0 <= grace_hours <= 24 * 7:
+        r.fail("offline.grace_hours", "expected hours between 0 and 168")
+    max_offset = r.get(offline, "max_clock_offset_minutes", "offline", float, 60.0)
+    if max_offset is not None and not 0 < max_offset <= 24 * 60:
+        r.fail("offline.max_clock_offset_minutes", "expected minutes between 1 and 1440")
 
     visit_weeks = r.get(visits, "weeks", "visits", list) or []
     for i, w in enumerate(visit_weeks):
@@ -326,6 +349,10 @@ def parse_study_config(text: str) -> StudyConfig:
         instruments=instruments,
         sites=tuple(sites),
         content_hash=content_hash(text),
+        channel_default=channel_default,
+        fallback_after_minutes=fallback_after,
+        offline_grace_hours=grace_hours,
+        max_clock_offset_minutes=max_offset,
     )
     if r.problems:
         raise ConfigError(r.problems)

@@ -23,19 +23,28 @@ from __future__ import annotations
 import json
 import logging
 import time as clock
-from dataclasses import dataclass, replace
-from datetime import datetime
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
-from diaries.models import Participant, Phase, Study
+from diaries.models import DiaryRecord, Participant, Phase, PushDevice, Study, Timepoint
 from notifications import chatbot
 from notifications.context import build_contexts
-from notifications.models import Conversation, OutboundMessage, PromptKind, PromptStatus, ScheduledPrompt
+from notifications.models import (
+    Conversation,
+    MessageChannel,
+    OutboundMessage,
+    PromptKind,
+    PromptStatus,
+    ScheduledPrompt,
+)
 from notifications.outbox import enqueue_after_commit
-from notifications.scheduling import planner
+from notifications.providers import push_texts
+from notifications.scheduling import channels, planner
 
 log = logging.getLogger(__name__)
 
@@ -97,26 +106,40 @@ def dispatch_batch(*, now: datetime, batch_size: int = BATCH_SIZE) -> DispatchSt
     participants = {p.participant_id: p.participant for p in prompts}
     conversations = _lock_conversations(set(participants))
     _refresh(participants, now)
+    reach = Reach.of(prompts)
     outcomes: dict[int, tuple[str, object]] = {}
     ready: list[ScheduledPrompt] = []
     for prompt in prompts:
-        outcome = _guarded(prompt, lambda prompt=prompt: _before_context(prompt, now))
+        outcome = _guarded(prompt, lambda prompt=prompt: _before_context(prompt, now, reach))
         if outcome is None:
             ready.append(prompt)
         else:
             outcomes[prompt.pk] = outcome
     contexts = build_contexts([participants[p.participant_id] for p in ready], now)
     messages: list[OutboundMessage] = []
+    fallbacks: list[ScheduledPrompt] = []
     for prompt in ready:
         conversation = conversations[prompt.participant_id]
-        outcome = _guarded(prompt, lambda p=prompt, c=conversation: _start(p, contexts, c, now))
-        outcomes[prompt.pk] = outcome
-        if outcome[0] == "sent":
+        state_before = conversation.state
+        route = reach.route(prompt)
+        # The chatbot decides whether there is anything to ask; an SMS opt-out does not stop a push.
+        ctxs = _push_contexts(contexts, prompt.participant_id) if route.channel == channels.Channel.PUSH else contexts
+        outcome = _guarded(prompt, lambda p=prompt, c=conversation, x=ctxs: _start(p, x, c, now))
+        if outcome[0] == "sent" and route.channel == channels.Channel.PUSH:
+            conversation.state = state_before  # a push moves no SMS conversation on
+            pushes = _pushes(prompt, reach.devices[prompt.participant_id], now)
+            outcome = ("sent", pushes[0])
+            messages.extend(pushes)
+            if route.fallback_after is not None:
+                fallbacks.append(_fallback(prompt, now + route.fallback_after, now))
+        elif outcome[0] == "sent":
             messages.append(outcome[1])
+        outcomes[prompt.pk] = outcome
     OutboundMessage.objects.bulk_create(messages)
     done = _mark(prompts, outcomes, now)
     if done != len(prompts):
         raise LostClaim(f"{len(prompts) - done} of {len(prompts)} prompts were no longer pending")
+    ScheduledPrompt.objects.bulk_create(fallbacks)
     _save_states([conversations[pid] for pid in {m.participant_id for m in messages}])
     # Earliest deadline first: the send tasks take the prompts whose window closes soonest first.
     enqueue_after_commit([m.pk for m in sorted(messages, key=_deadline_order)])
@@ -167,13 +190,16 @@ def _refresh(participants: dict, now: datetime) -> None:
         p.study = studies[p.study_id]
 
 
-def _before_context(prompt: ScheduledPrompt, now: datetime) -> tuple[str, object] | None:
+def _before_context(prompt: ScheduledPrompt, now: datetime, reach: Reach) -> tuple[str, object] | None:
     """("skipped", reason) | ("deferred", new due time), or None when the prompt goes on to the chatbot."""
     p = prompt.participant
     kind = prompt.kind
     rules = p.study.rules
-    if p.opted_out:
-        return "skipped", "opted out"
+    route = reach.route(prompt)
+    if route.channel is None:
+        return "skipped", route.reason
+    if prompt.fallback_of_id is not None and (why := reach.fallback_not_needed(prompt)):
+        return "skipped", why
     if p.phase in ENDED:
         return "skipped", f"participant {p.phase}"
     expires = prompt_deadline(prompt)
@@ -213,6 +239,102 @@ def prompt_deadline(prompt: ScheduledPrompt) -> datetime | None:
     p = prompt.participant
     facts = planner.Facts(p.pk, p.zone, p.phase, p.runin_start, p.first_application_at, p.discontinued_on)
     return planner.expires_at(prompt.kind, prompt.diary_date, facts, p.study.rules)
+
+
+# Prompts that wait for an answer: with push_then_sms their push gets an SMS fallback.
+FALLBACK_KINDS = frozenset({PromptKind.DIARY, PromptKind.REMINDER, PromptKind.H12})
+
+
+def _answer_group(prompt: ScheduledPrompt) -> tuple:
+    """What a prompt waits for: (participant, diary date, timepoint); a daily prompt and its reminder share one."""
+    return prompt.participant_id, prompt.diary_date, Timepoint.H12 if prompt.kind == PromptKind.H12 else Timepoint.DAILY
+
+
+@dataclass
+class Reach:
+    """What the batch's participants can be reached by, read in three queries: their active app devices,
+    the diaries already started, and the SMS fallbacks already sent.
+
+    The rule for push_then_sms: a diary evening (and the 12-hour assessment) gets at most one SMS
+    fallback. The prompt's push is followed by an SMS when nothing of that diary has arrived N
+    minutes later; the reminder then goes by push alone (its fallback is skipped: "an SMS already
+    went out"), so a patient who ignores everything gets exactly one SMS. Any answer, on any
+    channel, skips the fallback; a complete diary cancels every pending prompt of the date.
+    """
+
+    devices: dict
+    started: set
+    sms_sent: set
+    _routes: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, prompts: list[ScheduledPrompt]) -> Reach:
+        ids = {p.participant_id for p in prompts}
+        devices = defaultdict(list)
+        for device in PushDevice.objects.filter(participant_id__in=ids, active=True).order_by("-last_registered_at"):
+            devices[device.participant_id].append(device)
+        fallbacks = [p for p in prompts if p.fallback_of_id is not None]
+        started, sms_sent = set(), set()
+        if fallbacks:
+            dates = {p.diary_date for p in fallbacks}
+            fallback_ids = {p.participant_id for p in fallbacks}
+            started = set(DiaryRecord.objects.filter(participant_id__in=fallback_ids, diary_date__in=dates)
+                          .order_by().values_list("participant_id", "diary_date", "timepoint"))
+            sms_sent = {_answer_group(p) for p in ScheduledPrompt.objects.filter(
+                participant_id__in=fallback_ids, diary_date__in=dates, fallback_of__isnull=False,
+                status=PromptStatus.SENT).only("participant_id", "diary_date", "kind")}
+        return cls(devices, started, sms_sent)
+
+    def route(self, prompt: ScheduledPrompt) -> channels.Route:
+        if prompt.pk not in self._routes:
+            p = prompt.participant
+            can_text = not p.opted_out
+            if prompt.fallback_of_id is not None:
+                route = channels.Route(channels.Channel.SMS) if can_text else channels.Route(None, "opted out")
+            else:
+                rules = p.study.rules
+                route = channels.route(p.channel_preference or rules.channel_default, can_text=can_text,
+                                       can_push=bool(self.devices.get(p.pk)),
+                                       fallback_after=timedelta(minutes=rules.fallback_after_minutes))
+                if route.fallback_after is not None and prompt.kind not in FALLBACK_KINDS:
+                    route = replace(route, fallback_after=None)
+            self._routes[prompt.pk] = route
+        return self._routes[prompt.pk]
+
+    def fallback_not_needed(self, prompt: ScheduledPrompt) -> str:
+        group = _answer_group(prompt)
+        if group in self.started:
+            return "diary started after the push"
+        if group in self.sms_sent:
+            return "an SMS already went out for this diary"
+        return ""
+
+
+def _push_contexts(contexts: dict, participant_id) -> dict:
+    ctx = contexts[participant_id]
+    return contexts if isinstance(ctx, Exception) else {participant_id: replace(ctx, opted_out=False)}
+
+
+def _pushes(prompt: ScheduledPrompt, devices: list, now: datetime) -> list[OutboundMessage]:
+    """The prompt as a push to each active device of the participant, expiring when the prompt stops being useful."""
+    p = prompt.participant
+    facts = planner.Facts(p.pk, p.zone, p.phase, p.runin_start, p.first_application_at, p.discontinued_on)
+    expires = planner.expires_at(prompt.kind, prompt.diary_date, facts, p.study.rules) or now + timedelta(days=1)
+    messages = []
+    for device in devices:
+        push = push_texts.build_push(kind=prompt.kind, language=p.language, token=device.token, slot=prompt.slot,
+                                     diary_date=prompt.diary_date, expires_at=expires)
+        messages.append(OutboundMessage(
+            participant=p, kind=prompt.kind, body=push.body, channel=MessageChannel.PUSH, device=device,
+            expires_at=expires, payload={"title": push.title, "link": push.link, "collapse_id": push.collapse_id},
+            created_at=now, updated_at=now))
+    return messages
+
+
+def _fallback(prompt: ScheduledPrompt, due_at: datetime, now: datetime) -> ScheduledPrompt:
+    return ScheduledPrompt(participant_id=prompt.participant_id, kind=prompt.kind, slot=prompt.slot,
+                           diary_date=prompt.diary_date, due_at=due_at, fallback_of=prompt, created_at=now,
+                           updated_at=now)
 
 
 def _mark(prompts: list[ScheduledPrompt], outcomes: dict, now: datetime) -> int:

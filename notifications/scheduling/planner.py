@@ -293,7 +293,10 @@ def _plan_batch(rows: list[tuple], now: datetime, horizon: timedelta, id_range: 
             events[pid].append(cycles.Event(str(eid), kind, on, at, str(sup) if sup else None))
     # The rows the plan may change: pending ones, and those it cancelled itself and may revive.
     existing: dict[object, dict[tuple, tuple]] = defaultdict(dict)
-    for pk, pid, kind, slot, due, status, diary_date in ScheduledPrompt.objects.filter(in_batch).filter(
+    # A push's SMS fallback shares its prompt's slot and is the tick's, not the plan's: left alone here.
+    for pk, pid, kind, slot, due, status, diary_date in ScheduledPrompt.objects.filter(
+        in_batch, fallback_of__isnull=True
+    ).filter(
         Q(status=PromptStatus.PENDING)
         | Q(status=PromptStatus.CANCELLED, reason__startswith=REPLANNED, due_at__gte=now - LOOKBACK)
     ).values_list("pk", "participant_id", "kind", "slot", "due_at", "status", "diary_date"):
@@ -370,7 +373,7 @@ def insert_prompts(rows: list[tuple], now: datetime) -> int:
         f"INSERT INTO {table} (participant_id, kind, slot, diary_date, due_at, status, reason, created_at, updated_at)"
         " SELECT t.p, t.k, t.s, t.d, t.due, %s, '', %s, %s"
         " FROM unnest(%s::uuid[], %s::varchar[], %s::varchar[], %s::date[], %s::timestamptz[]) AS t(p, k, s, d, due)"
-        " ON CONFLICT (participant_id, kind, slot) DO NOTHING"
+        " ON CONFLICT (participant_id, kind, slot) WHERE fallback_of_id IS NULL DO NOTHING"
     )
     inserted = 0
     with connection.cursor() as cursor:

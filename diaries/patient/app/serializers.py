@@ -17,6 +17,7 @@ from diaries.models import (
     Timepoint,
 )
 from diaries.patient.texts import LANGUAGES
+from diaries.protocol.study_config import CHANNEL_PREFERENCES
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -125,7 +126,22 @@ class PatientMe(serializers.Serializer):
     language = serializers.ChoiceField(choices=list(LANGUAGES), help_text="The participant's own language.")
     zone = serializers.CharField(help_text="IANA time zone: every time in this API is given in it.")
     sms_consent = serializers.ChoiceField(choices=["opted_in", "opted_out"])
+    channel_preference = serializers.ChoiceField(
+        choices=list(CHANNEL_PREFERENCES),
+        help_text="How reminders reach this participant now: sms, push (to this app), or push_then_sms (a push, "
+                  "then an SMS if the diary is not started within `fallback_after_minutes`).")
+    channel_preference_is_default = serializers.BooleanField(
+        help_text="True while neither the participant nor the site chose: the study's default applies.")
+    fallback_after_minutes = serializers.IntegerField()
+    push_devices_active = serializers.IntegerField(help_text="Devices of this participant that can get pushes.")
     site = PatientSiteContact()
+
+
+class PatientMeUpdate(serializers.Serializer):
+    channel_preference = serializers.ChoiceField(
+        choices=[*CHANNEL_PREFERENCES, ""], required=False,
+        help_text="sms, push or push_then_sms; an empty string returns to the study's default; left out: unchanged. "
+                  "Audited.")
 
 
 class PatientOption(serializers.Serializer):
@@ -199,6 +215,14 @@ class PatientReportsState(serializers.Serializer):
         help_text="A recurrence (e.g. by SMS) still waits for the follow-up questions: send kind 'spread'.")
 
 
+class PatientPendingPrompt(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["diary", "h12"], help_text="diary: the evening diary; h12: the 12-hour "
+                                                                      "assessment.")
+    timepoint = serializers.ChoiceField(choices=Timepoint.choices)
+    diary_date = serializers.DateField()
+    until = serializers.DateTimeField(help_text="It can be answered until then (the window's close).")
+
+
 class PatientToday(serializers.Serializer):
     server_time = serializers.DateTimeField()
     language = serializers.ChoiceField(choices=list(LANGUAGES), help_text="Language of the texts below.")
@@ -207,6 +231,8 @@ class PatientToday(serializers.Serializer):
     h12 = PatientH12State(allow_null=True, help_text="The 12-hour assessment, from the first application to its close.")
     open = PatientAnswerSet(many=True, help_text="What can be answered now, in order.")
     next_window_opens = serializers.DateTimeField(allow_null=True)
+    pending = PatientPendingPrompt(many=True, help_text="What still waits for an answer now and until when: what a "
+                                                         "push reminded of (a diary only started is still pending).")
     reports = PatientReportsState(allow_null=True, help_text="Long-term phase only: skin clear / patches back.")
 
 
@@ -220,6 +246,22 @@ class PatientAnswerSetRequest(serializers.Serializer):
     client_time = serializers.DateTimeField(required=False, allow_null=True,
                                             help_text="Informational only: echoed back, never used. The server "
                                                       "time stamps every record.")
+    captured_at = serializers.DateTimeField(
+        required=False, allow_null=True,
+        help_text="Offline capture: when the patient filled this in, by the device's clock, with its offset. Send it "
+                  "with `device_time` (both or neither). The server corrects it by the device's clock offset "
+                  "(`device_time` minus the server's receipt time) and dates the diary by it; accepted when it lies "
+                  "in a window and the upload arrives within the study's grace period (24 h) after that window "
+                  "closed. A clock off by more than the study's limit (60 min) is refused (409 clock_off) and the "
+                  "site is told.")
+    device_time = serializers.DateTimeField(
+        required=False, allow_null=True,
+        help_text="Offline capture: the device's clock when this request was sent, with its offset.")
+
+    def validate(self, data):
+        if (data.get("captured_at") is None) != (data.get("device_time") is None):
+            raise serializers.ValidationError({"device_time": ["Send captured_at and device_time together."]})
+        return data
 
 
 class PatientAnswerOut(serializers.Serializer):
@@ -234,7 +276,11 @@ class PatientRecordOut(serializers.Serializer):
     timepoint = serializers.ChoiceField(choices=Timepoint.choices)
     diary_date = serializers.DateField()
     study_day = serializers.IntegerField(allow_null=True)
-    submitted_at = serializers.DateTimeField(help_text="Server time of the submission.")
+    submitted_at = serializers.DateTimeField(help_text="Server time of the submission; for an offline capture, the "
+                                                       "corrected capture time.")
+    received_at = serializers.DateTimeField(allow_null=True, help_text="Offline capture only: when the server got it.")
+    clock_offset_s = serializers.FloatField(allow_null=True, help_text="Offline capture only: the device clock's "
+                                                                       "offset (device minus server), seconds.")
     channel = serializers.ChoiceField(choices=Channel.choices)
     answers = PatientAnswerOut(many=True)
 

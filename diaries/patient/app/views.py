@@ -27,8 +27,8 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from diaries import audit, treatment
-from diaries.diary import Reason, Recorded, Refused, current_record, next_opening, submit_diary
+from diaries import participants, treatment
+from diaries.diary import OfflineCapture, Reason, Recorded, Refused, current_record, next_opening, submit_diary
 from diaries.errors import DiaryNotOpen
 from diaries.models import (
     Channel,
@@ -60,6 +60,7 @@ from diaries.patient.app.serializers import (
     PatientDeviceOut,
     PatientDeviceRequest,
     PatientMe,
+    PatientMeUpdate,
     PatientRecordOut,
     PatientReportOut,
     PatientReportRecorded,
@@ -162,18 +163,45 @@ class MeView(PatientAPIView):
         examples=[OpenApiExample("Me", value={
             "usubjid": "TRUE-AD-101-0001", "today": "2026-03-09", "study_day": 2, "day1": "2026-03-08",
             "phase": "vc", "language": "en", "zone": "America/Chicago", "sms_consent": "opted_in",
+            "channel_preference": "push_then_sms", "channel_preference_is_default": False,
+            "fallback_after_minutes": 30, "push_devices_active": 1,
             "site": {"name": "Lakeside Dermatology Research", "phone": "+13125550101", "hours": "Mon-Fri 8am-5pm"}})],
     )
     def get(self, request):
+        return Response(me_for(self.participant))
+
+    @extend_schema(
+        tags=[TAG], operation_id="patient_me_update", request=PatientMeUpdate,
+        summary="Choose how reminders reach me: sms, push, or push then SMS",
+        description="The patient's own choice, audited; the site can change it too. An SMS opt-out (STOP) and the "
+                    "app's push devices are independent: the prompt goes by the other channel when the chosen one "
+                    "cannot reach the patient.",
+        responses=_common({200: PatientMe, 400: PatientErrors}),
+        examples=[OpenApiExample("Push, then SMS", request_only=True, value={"channel_preference": "push_then_sms"})],
+    )
+    def patch(self, request):
+        data = _valid(PatientMeUpdate, request.data)
         p = self.participant
-        today = windows.local(timezone.now(), p.zone).date()
-        day1 = p.day1
-        return Response({
-            "usubjid": p.usubjid, "today": today.isoformat(),
-            "study_day": windows.study_day(today, day1) if day1 else None, "day1": _day(day1),
-            "phase": p.phase, "language": p.language, "zone": p.zone, "sms_consent": p.sms_consent,
-            "site": {"name": p.site.name, "phone": p.site.phone, "hours": p.site.hours},
-        })
+        if "channel_preference" in data:
+            p = participants.set_channel_preference(participant=p, preference=data["channel_preference"], actor=p,
+                                                    source="app")
+        return Response(me_for(p))
+
+
+def me_for(p: Participant) -> dict:
+    today = windows.local(timezone.now(), p.zone).date()
+    day1 = p.day1
+    rules = p.study.rules
+    return {
+        "usubjid": p.usubjid, "today": today.isoformat(),
+        "study_day": windows.study_day(today, day1) if day1 else None, "day1": _day(day1),
+        "phase": p.phase, "language": p.language, "zone": p.zone, "sms_consent": p.sms_consent,
+        "channel_preference": p.channel_preference or rules.channel_default,
+        "channel_preference_is_default": not p.channel_preference,
+        "fallback_after_minutes": rules.fallback_after_minutes,
+        "push_devices_active": p.push_devices.filter(active=True).count(),
+        "site": {"name": p.site.name, "phone": p.site.phone, "hours": p.site.hours},
+    }
 
 
 def _answer_set(p: Participant, code: str, timepoint: str, diary_date: date, closes_at, lang: str) -> dict:
@@ -233,8 +261,21 @@ def today_for(p: Participant, now: datetime, lang: str) -> dict:
                                          "closes_at": _iso(h12.closes_at, p.zone)},
         "open": open_sets,
         "next_window_opens": _iso(next_opening(p, Timepoint.DAILY, now), p.zone),
+        "pending": _pending(p, daily, h12),
         "reports": _reports_state(p, lang),
     }
+
+
+def _pending(p: Participant, daily, h12) -> list[dict]:
+    """What still waits for an answer now, and until when (what a push reminds of)."""
+    pending = []
+    if daily.state == "open":
+        pending.append({"kind": "diary", "timepoint": Timepoint.DAILY, "diary_date": _day(daily.diary_date),
+                        "until": _iso(daily.closes_at, p.zone)})
+    if h12 is not None and h12.state == "open":
+        pending.append({"kind": "h12", "timepoint": Timepoint.H12, "diary_date": _day(p.day1),
+                        "until": _iso(h12.closes_at, p.zone)})
+    return pending
 
 
 class TodayView(PatientAPIView):
@@ -259,7 +300,10 @@ class TodayView(PatientAPIView):
                                  "anchor_low": "No itch", "anchor_high": "Worst itch imaginable",
                                  "options": [{"number": 0, "label": "0"}, {"number": 10, "label": "10"}]}],
                       "current": None}],
-            "next_window_opens": "2026-03-10T17:00:00-05:00", "reports": None})],
+            "next_window_opens": "2026-03-10T17:00:00-05:00",
+            "pending": [{"kind": "diary", "timepoint": "DAILY", "diary_date": "2026-03-09",
+                         "until": "2026-03-10T03:00:00-05:00"}],
+            "reports": None})],
     )
     def get(self, request):
         return Response(today_for(self.participant, timezone.now(), self.lang))
@@ -282,6 +326,7 @@ def _record_out(r: DiaryRecord, p: Participant, lang: str) -> dict:
         "diary_date": r.diary_date.isoformat(),
         "study_day": windows.study_day(r.diary_date, p.day1) if p.day1 else None,
         "submitted_at": _iso(r.submitted_at, p.zone), "channel": r.channel,
+        "received_at": _iso(r.received_at, p.zone), "clock_offset_s": r.clock_offset_s,
         "answers": [{"item": a["item"], "option": a["option"],
                      "label": inst.item(a["item"]).label_of(a["option"], lang)} for a in r.answers],
     }
@@ -298,7 +343,15 @@ class AnswersView(PatientAPIView):
                     "clock and the participant's zone (evening window 17:00-03:00 local; H12 from 10 to 14 hours "
                     "after the first application). Sending a set again for the same date while the window is open "
                     "is a correction: the new record supersedes the earlier one, which is kept. Outside the window: "
-                    "409 with `next_window_opens`. Validation problems: 400, each naming its field.",
+                    "409 with `next_window_opens`. Validation problems: 400, each naming its field.\n\n"
+                    "A set the app captured offline carries `captured_at` and `device_time` (the device's clock at "
+                    "capture and at sending): it is dated by the capture time corrected by the device clock's offset, "
+                    "and accepted when that lies in a window and the upload arrives within the study's grace period "
+                    "(24 h) after the window closed; `submitted_at` is then the corrected capture time and "
+                    "`received_at` the server's. Refusals: 409 `outside_window`, `clock_off` (the device clock is "
+                    "off by more than the study's limit, 60 min; the site is told), `newer_answer` (a later answer "
+                    "for that date is already recorded). Sending the same capture again is harmless (same "
+                    "Idempotency-Key: the first response; without one: nothing new is written).",
         responses=_common({
             201: PatientAnswerSetRecorded,
             200: OpenApiResponse(PatientAnswerSetRecorded, description="A retry: the first response again."),
@@ -310,12 +363,17 @@ class AnswersView(PatientAPIView):
             OpenApiExample("Itch", request_only=True,
                            value={"instrument": "ITCH_NRS", "timepoint": "DAILY", "answers": {"1": 7},
                                   "client_time": "2026-03-09T19:04:51-05:00"}),
+            OpenApiExample("Captured offline at 21:00, sent at 03:10", request_only=True,
+                           value={"instrument": "ITCH_NRS", "timepoint": "DAILY", "answers": {"1": 6},
+                                  "captured_at": "2026-03-09T21:03:00-05:00",
+                                  "device_time": "2026-03-10T03:10:00-05:00"}),
             OpenApiExample("Sleep", request_only=True,
                            value={"instrument": "PROMIS_SD8B", "timepoint": "DAILY",
                                   "answers": {"1": 3, "2": 2, "3": 4, "4": 1, "5": 5, "6": 3, "7": 2, "8": 2}}),
             OpenApiExample("Recorded", response_only=True, status_codes=["201"], value={
                 "record_id": "0b8f3a52-3c1e-4b8e-9a4f-7f8d2f1c2e10", "instrument": "ITCH_NRS", "timepoint": "DAILY",
                 "diary_date": "2026-03-09", "study_day": 2, "submitted_at": "2026-03-09T19:04:52-05:00",
+                "received_at": None, "clock_offset_s": None,
                 "channel": "app", "answers": [{"item": 1, "option": 7, "label": "7"}], "corrected": False,
                 "closes_at": "2026-03-10T03:00:00-05:00", "client_time": "2026-03-09T19:04:51-05:00",
                 "messages": ["Your answers for Monday, March 9, 2026 are saved."]}),
@@ -329,14 +387,20 @@ class AnswersView(PatientAPIView):
         answers = {data["instrument"]: data["answers"]}
         client_time = data.get("client_time")
 
+        offline = None
+        if data.get("captured_at") is not None:
+            offline = OfflineCapture(device_captured_at=data["captured_at"], device_time_at_upload=data["device_time"])
+
         def perform():
             result = submit_diary(participant=p, channel=Channel.APP, timepoint=data["timepoint"], answers=answers,
-                                  at=timezone.now())
+                                  at=timezone.now(), offline=offline)
             if isinstance(result, Refused):
                 return result  # audited by submit_diary, not kept as this key's response
             return status.HTTP_201_CREATED, self.recorded(p, result, lang, client_time)
 
         fingerprint = {"instrument": data["instrument"], "timepoint": data["timepoint"], "answers": data["answers"]}
+        if offline is not None:
+            fingerprint["captured_at"] = offline.device_captured_at.isoformat()
         result = replay_or_perform(request, p, "answers", fingerprint, perform)
         if isinstance(result, Refused):
             raise _refusal(result, p)
@@ -489,8 +553,9 @@ class DevicesView(PatientAPIView):
     @extend_schema(
         tags=[TAG], operation_id="patient_devices", request=PatientDeviceRequest,
         summary="Register this device for push reminders",
-        description="Stored and shown to site staff; no push is sent yet. Registering the same token again is "
-                    "harmless (200).",
+        description="Prompts then reach this device by push when the participant's channel preference says so "
+                    "(`me.channel_preference`). Shown to site staff (never the token). Registering the same token "
+                    "again is harmless (200) and reactivates a device the provider had reported unreachable.",
         responses=_common({201: PatientDeviceOut, 200: PatientDeviceOut, 400: PatientErrors,
                            409: OpenApiResponse(PatientErrors, description="Already 5 devices (too_many_devices).")}),
         examples=[OpenApiExample("iOS", request_only=True,
@@ -505,14 +570,9 @@ class DevicesView(PatientAPIView):
             # The participant's row lock: two registrations at once cannot both be the sixth.
             Participant.objects.select_for_update().filter(pk=p.pk).first()
             known = PushDevice.objects.filter(participant=p, platform=data["platform"], token=data["token"])
-            if not known.exists() and PushDevice.objects.filter(participant=p).count() >= MAX_PUSH_DEVICES:
+            if not known.exists() and PushDevice.objects.filter(participant=p, active=True).count() >= MAX_PUSH_DEVICES:
                 raise Conflict("too_many_devices", f"At most {MAX_PUSH_DEVICES} devices per participant.")
-            device, created = PushDevice.objects.get_or_create(
-                participant=p, platform=data["platform"], token=data["token"],
-                defaults={"created_at": now, "last_registered_at": now})
-            if created:
-                audit.log(actor=p, action="app.device_register", obj=device, after={"platform": device.platform})
-            else:
-                PushDevice.objects.filter(pk=device.pk).update(last_registered_at=now)
+            device, created = participants.register_push_device(participant=p, platform=data["platform"],
+                                                                token=data["token"], at=now)
         return Response({"device_id": device.pk, "platform": device.platform, "registered_at": _iso(now, p.zone)},
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -26,7 +26,7 @@ CHICAGO = ZoneInfo("America/Chicago")
 # An evening in alice's vehicle-controlled period: the diary is open, so valid answer sets
 # are recorded (201) and corrected, and invalid ones must be 400, never 500.
 EVENING = datetime(2026, 3, 9, 19, 0, tzinfo=CHICAGO)
-EXAMPLES = 25  # per operation and mode: 10 operations x 2 modes
+EXAMPLES = 25  # per operation and mode: 11 operations x 2 modes
 
 
 # Which items an instrument has and which options each takes is study configuration,
@@ -79,7 +79,7 @@ def test_every_patient_route_keeps_to_its_schema(alice, bob, keep_connection):
     with time_machine.travel(EVENING, tick=False):
         schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
         operations = [r.ok() for r in schema.include(path_regex=r"^/api/v1/patient/").get_all_operations()]
-        assert len(operations) == 10  # reports has GET and POST
+        assert len(operations) == 11  # reports has GET and POST, me GET and PATCH
         for operation in operations:
             public = operation.path in ("/api/v1/patient/auth/code", "/api/v1/patient/auth/token")
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):

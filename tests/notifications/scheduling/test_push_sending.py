@@ -1,0 +1,167 @@
+"""Prompts pushed through the real FCM and APNs clients to the local fakes, by the tick and the outbox."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from diaries import participants
+from diaries.models import Alert, AuditEvent, PushDevice
+from notifications import outbox
+from notifications.models import OutboundMessage, ScheduledPrompt
+from notifications.providers import push_backends
+from notifications.scheduling import planner
+from tests.conftest import CHICAGO
+from tests.fake_push import FakeAPNs, FakeFCM
+
+pytestmark = pytest.mark.django_db
+
+PROMPT_AT = datetime(2026, 3, 20, 19, 0, 20, tzinfo=CHICAGO)
+WINDOW_CLOSES = datetime(2026, 3, 21, 3, 0, tzinfo=CHICAGO)
+FCM_TOKEN = "fcm-token-" + "a" * 140
+APNS_TOKEN = "740f4707bebcf74f9b7c25d48e3358945f6aa01da5ddb387462c7eaf61bb78ad"
+TEAM, KEY_ID, TOPIC = "ABCDE12345", "KEY1234567", "org.eprp.diary"
+EMAIL = "push@eprp-demo.iam.gserviceaccount.com"
+
+
+def pem(key) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+@pytest.fixture(scope="module")
+def keys():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048), ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture
+def providers(settings, monkeypatch, keys):
+    """PUSH_BACKEND=providers, FCM and APNs configured from the environment and aimed at the local fakes."""
+    service_key, team_key = keys
+    settings.PUSH_BACKEND = "providers"
+    with FakeFCM(project_id="eprp-demo", client_email=EMAIL, public_key=service_key.public_key()) as fcm, \
+            FakeAPNs(team_id=TEAM, key_id=KEY_ID, public_key=team_key.public_key(), topic=TOPIC) as apns:
+        monkeypatch.setenv("FCM_SERVICE_ACCOUNT_JSON", json.dumps({
+            "type": "service_account", "project_id": "eprp-demo", "private_key_id": "k1",
+            "private_key": pem(service_key), "client_email": EMAIL, "client_id": "1",
+            "token_uri": "https://oauth2.googleapis.com/token"}))
+        monkeypatch.setenv("FCM_API_BASE", fcm.base_url)
+        monkeypatch.setenv("FCM_TOKEN_URI", fcm.token_uri)
+        for name, value in {"APNS_TEAM_ID": TEAM, "APNS_KEY_ID": KEY_ID, "APNS_AUTH_KEY": pem(team_key),
+                            "APNS_TOPIC": TOPIC, "APNS_API_BASE": apns.base_url,
+                            "APNS_CA_FILE": str(apns.ca_file)}.items():
+            monkeypatch.setenv(name, value)
+        yield fcm, apns
+        for client in push_backends._clients.values():
+            if client is not None:
+                client.close()
+        push_backends._clients.clear()
+
+
+def app_patient(p, platform, token, preference="push"):
+    participants.register_push_device(participant=p, platform=platform, token=token,
+                                      at=datetime(2026, 3, 1, tzinfo=CHICAGO))
+    participants.set_channel_preference(participant=p, preference=preference, actor="system:test", source="test")
+    planner.plan_prompts(now=datetime(2026, 3, 20, 12, 0, tzinfo=CHICAGO))
+
+
+def test_fcm_push_at_19_00_expires_at_the_window_close_and_refreshes_its_access_token(alice, providers, run_tick,
+                                                                                  sync_sends):
+    fcm, _ = providers
+    app_patient(alice, "android", FCM_TOKEN)
+    run_tick(PROMPT_AT)
+    run_tick(datetime(2026, 3, 20, 21, 30, 20, tzinfo=CHICAGO))  # the reminder
+    first, second = fcm.messages
+    assert first["message"]["token"] == FCM_TOKEN
+    assert first["message"]["notification"]["body"] == "Your evening diary is open."
+    assert first["message"]["data"] == {"link": "eprp://diary/2026-03-20?timepoint=DAILY"}
+    assert first["message"]["android"]["ttl"] == f"{int((WINDOW_CLOSES - PROMPT_AT).total_seconds())}s"
+    assert first["message"]["apns"]["headers"]["apns-expiration"] == str(int(WINDOW_CLOSES.timestamp()))
+    # The reminder replaces the prompt on the device.
+    assert first["message"]["android"]["collapse_key"] == second["message"]["android"]["collapse_key"]
+    # The OAuth2 access token lasts an hour: the reminder 2.5 hours later needed a new one.
+    assert len(fcm.grants) == 2 and first["bearer"] != second["bearer"]
+    messages = OutboundMessage.objects.filter(channel="push").order_by("created_at")
+    assert [m.status for m in messages] == ["sent", "sent"]
+    assert messages[0].provider_sid == first["name"] and messages[0].expires_at == WINDOW_CLOSES
+    assert sync_sends == []
+
+
+def test_fcm_unregistered_deactivates_the_device_audits_and_tells_the_site(alice, providers, run_tick, sync_sends):
+    fcm, _ = providers
+    fcm.fail_token[FCM_TOKEN] = "UNREGISTERED"
+    app_patient(alice, "android", FCM_TOKEN)
+    run_tick(PROMPT_AT)
+    message = OutboundMessage.objects.get(channel="push")
+    assert (message.status, message.error_code) == ("failed", "UNREGISTERED")
+    device = PushDevice.objects.get(participant=alice)
+    assert not device.active and device.deactivated_reason == "fcm:UNREGISTERED"
+    event = AuditEvent.objects.get(action="app.device_deactivated")
+    assert event.actor == "system:fcm" and event.after["reason"] == "fcm:UNREGISTERED"
+    assert FCM_TOKEN not in json.dumps(event.after)
+    alert = Alert.objects.get(kind="device_deactivated")
+    assert alert.participant == alice and FCM_TOKEN not in alert.detail
+    # No live device: the reminder goes by SMS instead of nowhere.
+    run_tick(datetime(2026, 3, 20, 21, 30, 20, tzinfo=CHICAGO))
+    assert [m["to"] for m in sync_sends] == [alice.phone]
+    # The app registers the same token again (it was reinstalled): active again.
+    participants.register_push_device(participant=alice, platform="android", token=FCM_TOKEN,
+                                      at=datetime(2026, 3, 21, tzinfo=CHICAGO))
+    assert PushDevice.objects.get(participant=alice).active
+
+
+def test_a_transient_fcm_error_goes_back_to_queued_and_the_retry_sends_it(alice, providers, run_tick):
+    fcm, _ = providers
+    fcm.errors = ["UNAVAILABLE"]
+    app_patient(alice, "android", FCM_TOKEN)
+    run_tick(PROMPT_AT)
+    message = OutboundMessage.objects.get(channel="push")
+    assert (message.status, message.error_code, message.attempts) == ("queued", "UNAVAILABLE", 1)
+    with time_machine.travel(PROMPT_AT + timedelta(seconds=30), tick=False):
+        assert outbox.send_message(message.pk) == "sent"  # the retry task
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("sent", 2) and len(fcm.messages) == 1
+
+
+def test_a_permanent_fcm_error_fails_without_retry(alice, providers, run_tick):
+    fcm, _ = providers
+    fcm.errors = ["SENDER_ID_MISMATCH"]
+    app_patient(alice, "android", FCM_TOKEN)
+    run_tick(PROMPT_AT)
+    message = OutboundMessage.objects.get(channel="push")
+    assert (message.status, message.error_code) == ("failed", "SENDER_ID_MISMATCH")
+    assert PushDevice.objects.get(participant=alice).active  # not the device's fault
+
+
+def test_apns_push_carries_the_window_close_and_a_dead_token_deactivates(alice, bob, providers, run_tick):
+    _, apns = providers
+    app_patient(alice, "ios", APNS_TOKEN)
+    run_tick(PROMPT_AT)
+    [request] = apns.requests
+    assert request["headers"]["apns-push-type"] == "alert"
+    assert request["headers"]["apns-expiration"] == str(int(WINDOW_CLOSES.timestamp()))
+    assert request["headers"]["apns-collapse-id"] == "diary-2026-03-20"
+    assert OutboundMessage.objects.get(channel="push").status == "sent"
+
+    apns.fail_token[APNS_TOKEN] = (410, "Unregistered")
+    run_tick(datetime(2026, 3, 20, 21, 30, 20, tzinfo=CHICAGO))
+    device = PushDevice.objects.get(participant=alice)
+    assert not device.active and device.deactivated_reason == "apns:Unregistered"
+    assert AuditEvent.objects.get(action="app.device_deactivated").actor == "system:apns"
+
+
+def test_a_push_to_a_withdrawn_participant_is_cancelled_before_sending(alice, providers):
+    fcm, _ = providers
+    app_patient(alice, "android", FCM_TOKEN)
+    device = PushDevice.objects.get(participant=alice)
+    now = datetime.now(UTC)
+    message = OutboundMessage.objects.create(
+        participant=alice, kind="diary", body="Your evening diary is open.", channel="push", device=device,
+        expires_at=now + timedelta(hours=1), payload={"title": "Diary", "link": "eprp://today", "collapse_id": "x"},
+        created_at=now, updated_at=now)
+    participants.change_phase(participant=alice, phase="withdrawn", actor="system:test", reason="test")
+    assert outbox.send_message(message.pk) == "cancelled"
+    assert fcm.messages == [] and ScheduledPrompt.objects.filter(outbound=message).count() == 0
