@@ -130,7 +130,6 @@ class OutboundMessage(models.Model):
     channel = models.CharField(max_length=5, choices=MessageChannel.choices, default=MessageChannel.SMS)
     device = models.ForeignKey(PushDevice, null=True, blank=True, on_delete=models.PROTECT,
                                related_name="outbound_messages")
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="A push is dropped by the provider after this")
     # A push's {"title", "link", "collapse_id"}; its body is `body`.
     payload = models.JSONField(default=dict, blank=True)
     # FCM message names ("projects/<id>/messages/<id>") are longer than Twilio's SIDs.
@@ -142,7 +141,7 @@ class OutboundMessage(models.Model):
     updated_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
     # Never delivered after this (a prompt's window closing; at most 10 h): sent with Twilio's
-    # ValidityPeriod, and the earliest deadline goes first.
+    # ValidityPeriod or as a push's expiry, and the earliest deadline goes first.
     expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -28,11 +28,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='outboundmessage',
-            name='expires_at',
-            field=models.DateTimeField(blank=True, help_text='A push is dropped by the provider after this', null=True),
-        ),
-        migrations.AddField(
-            model_name='outboundmessage',
             name='payload',
             field=models.JSONField(blank=True, default=dict),
         ),
