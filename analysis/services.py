@@ -52,8 +52,14 @@ def run_export(*, study: Study, directory, formats, unblinded: bool, actor: Any,
     audit.log(actor=actor, action="export.transfer", obj=study,
               after={"unblinded": unblinded, "formats": list(formats), "as_of": manifest["as_of"],
                      "excluded_unrandomized": [p["USUBJID"] for p in manifest["excluded_unrandomized"]],
-                     "files": manifest["files"]})
+                     "files": _audited_files(manifest["files"], unblinded)})
     return manifest
+
+
+def _audited_files(files: list[dict], unblinded: bool) -> list:
+    """The files as the audit trail keeps them: an unblinded file's checksum and row count depend on
+    the arms (a blinded reader could rebuild the file and try arm combinations), so only its name."""
+    return [f["name"] for f in files] if unblinded else files
 
 
 @transaction.atomic
@@ -145,8 +151,10 @@ def open_export_file(*, export: Export, name: str, user) -> tuple[Path, str]:
     sha256 = digest.hexdigest()
     if sha256 != entry["sha256"]:
         audit.log(actor=user, action="export.download_refused", obj=export,
-                  after={"export": export.id, "file": name, "sha256": sha256, "expected": entry["sha256"]})
+                  after={"export": export.id, "file": name} if export.unblinded
+                  else {"export": export.id, "file": name, "sha256": sha256, "expected": entry["sha256"]})
         raise FileChanged(f"{name} no longer matches its manifest checksum")
     audit.log(actor=user, action="export.download", obj=export,
-              after={"export": export.id, "file": name, "sha256": sha256})
+              after={"export": export.id, "file": name} if export.unblinded
+              else {"export": export.id, "file": name, "sha256": sha256})
     return path, sha256
