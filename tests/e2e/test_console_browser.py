@@ -21,6 +21,7 @@ from django.core.management import call_command
 from django.db.models import Count
 from playwright.sync_api import expect
 
+from analysis import demo as analysis_demo
 from diaries import roles
 from diaries.models import Alert, AlertStatus, Participant, Site, Study
 from tests.e2e.a11y import check_page
@@ -102,6 +103,8 @@ MEASURE = """(minColumn) => {
 def demo(tmp_path, django_user_model):
     """The demo of `make run` (load_demo, then a short simulated trial) and a coordinator of site 101."""
     call_command("load_demo")
+    # As `make run` does: every demo participant with a Day 1 is randomized, so its export is never pooled.
+    analysis_demo.randomize_demo(Study.objects.get(code="TRUE-AD"))
     call_command("simulate_trial", participants=8, weeks=1, seed=19, quiet=True, output=tmp_path / "transfer")
     roles.setup_roles()
     site = Site.objects.get(study=Study.objects.get(code="TRUE-AD"), number="101")
