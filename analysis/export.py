@@ -27,6 +27,7 @@ from analysis.transfer import (
     arm_counts,
     compute_endpoints,
     format_numbers,
+    neutralised,
     not_yet_reached,
     render_csv,
     write_inputs,
@@ -262,18 +263,14 @@ def _write_tables(directory: Path, formats) -> None:
             if fmt == "parquet":
                 frame.to_parquet(target, index=False)
             elif fmt == "xlsx":
-                neutralised(frame).to_excel(target, index=False, sheet_name=name[:31])
+                neutralised_frame(frame).to_excel(target, index=False, sheet_name=name[:31])
             else:
                 import pyreadstat
 
                 pyreadstat.write_xport(frame, str(target), table_name=name.upper()[:8], file_format_version=5)
 
 
-# A text cell a spreadsheet would read as a formula (OWASP, "CSV injection").
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
+def neutralised_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Text cells that start like a formula get a leading "'", as OWASP recommends; numbers are left alone.
 
     openpyxl stores any string that starts with "=" as a formula: with this, the XLSX holds text only.
@@ -281,7 +278,7 @@ def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for column in out.columns:
         if not pd.api.types.is_numeric_dtype(out[column]):
-            out[column] = [("'" + v) if isinstance(v, str) and v.startswith(FORMULA_START) else v for v in out[column]]
+            out[column] = [neutralised(v) if isinstance(v, str) else v for v in out[column]]
     return out
 
 

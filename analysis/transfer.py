@@ -207,7 +207,16 @@ def _format_distinct(values: pd.Series) -> np.ndarray:
         return np.array([str(int(v)) for v in values], dtype=object)
     if pd.api.types.is_float_dtype(values):
         return format_numbers(values.to_numpy(dtype=float, na_value=np.nan))
-    return np.array([str(v) for v in values], dtype=object)
+    return np.array([neutralised(str(v)) for v in values], dtype=object)
+
+
+# A text cell a spreadsheet would run as a formula ("CSV injection"): OWASP's leading "'".
+# Only text: number columns are formatted above and never start so (their format is fixed).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralised(text: str) -> str:
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def format_numbers(values: np.ndarray) -> np.ndarray:

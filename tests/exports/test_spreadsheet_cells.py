@@ -21,3 +21,14 @@ def test_no_formula_cell_in_the_xlsx(tmp_path, start):
     assert rows[1][1][0] == "'" and rows[1][1][2:] == 'HYPERLINK("http://x.example","open")'  # CR reads as LF
     assert rows[2][1] == "Lakeside Dermatology"
     assert [rows[1][2], rows[2][2]] == [-3, 4]  # a number column is never touched
+
+
+def test_csv_text_cells_are_neutralised_and_numbers_never():
+    import pandas as pd
+
+    from analysis.transfer import render_csv
+
+    frame = pd.DataFrame({"USUBJID": ["A-1", "A-2", "A-3"], "LABEL": ["=1+2", "@SUM(A1)", "plain"],
+                          "DELTA": [-3, 4, -1.5]})
+    text = render_csv(frame, ["USUBJID", "LABEL", "DELTA"], ["USUBJID"])
+    assert text.splitlines() == ["USUBJID,LABEL,DELTA", "A-1,'=1+2,-3", "A-2,'@SUM(A1),4", "A-3,plain,-1.5"]
