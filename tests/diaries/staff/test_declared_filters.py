@@ -3,6 +3,7 @@
 import pytest
 
 from diaries.models import Participant
+from tests.conftest import enroll
 
 pytestmark = pytest.mark.django_db
 
@@ -43,15 +44,17 @@ def test_the_home_page_shortcuts_still_answer(client, coordinator, site_a_data, 
         assert client.get(url).status_code == 200, url
 
 
-def test_a_phone_held_at_another_site_says_only_that_it_cannot_be_used(client, coordinator, study, dora):
+def test_a_phone_held_at_another_site_says_only_that_it_cannot_be_used(client, coordinator, study):
+    # Another US site's participant: the number passes site 101's country check and is held elsewhere.
+    elsewhere = enroll(study, "TRUE-AD-102-0001", site="102", phone="+16175550188", zone="America/New_York")
     client.force_login(coordinator)
     site_a = study.sites.get(number="101")
     response = client.post("/admin/diaries/participant/add/", {
-        "site": site_a.pk, "usubjid": "TRUE-AD-101-0011", "phone": dora.phone, "zone": "America/Chicago",
+        "site": site_a.pk, "usubjid": "TRUE-AD-101-0011", "phone": elsewhere.phone, "zone": "America/Chicago",
         "language": "en", "runin_start": "2026-04-01", "age_group": "18+"})
     page = response.content.decode()
     assert "this phone number cannot be used" in page
-    for telling in ["already", "belongs", "another participant", dora.usubjid]:
+    for telling in ["already", "belongs", "another participant", elsewhere.usubjid]:
         assert telling not in page
     assert not Participant.objects.filter(usubjid="TRUE-AD-101-0011").exists()
 
