@@ -581,8 +581,11 @@ class Simulation:
         text = "\n".join(r for r in rows if r.split(",")[0] not in already) + "\n"
         if text.count("\n") > 1:
             import_randomization(study=self.study, text=text, user=statistician)
+        # The transfer is of the participants this simulation randomized: others of the study
+        # without an arm (the demo's, a real study's) are left out explicitly and listed in the
+        # manifest, never pooled.
         manifest = run_export(study=self.study, directory=export_dir, formats=["csv"], unblinded=True,
-                              actor=statistician)
+                              actor=statistician, exclude_unrandomized=True)
         s = self.summary
         s.export_dir = str(export_dir)
         s.outbound = OutboundMessage.objects.filter(participant__usubjid__startswith=f"SIM-{self.seed}-").count()
