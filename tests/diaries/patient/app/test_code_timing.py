@@ -4,6 +4,8 @@ nothing that waits on the broker happens before the answer is out."""
 import time
 
 import pytest
+from django.core import signals
+from django.db import close_old_connections
 from rest_framework.test import APIRequestFactory
 
 from diaries.patient.app.views import CodeView
@@ -24,8 +26,14 @@ def _ask(phone, capture):
 
 
 def _close(response, capture):
-    with capture(execute=True):
-        response.close()
+    # As Django's test client does: the end of a request must not close the test's database
+    # connection (on PostgreSQL that would end the test's transaction).
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        with capture(execute=True):
+            response.close()
+    finally:
+        signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
