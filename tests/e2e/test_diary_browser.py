@@ -127,12 +127,12 @@ def test_outside_the_window_the_patient_is_told_when_it_opens(phone, participant
     page = phone().page
     page.goto(path_of(links.make_link(p)))
     text = page.locator("main").inner_text()
-    assert "The diary is closed right now." in text and "The next diary opens at" in text and "5:00 PM" in text
+    assert "The diary is closed right now." in text and "The next diary opens on" in text and "5:00 PM" in text
     assert page.get_by_role("link", name="Start today's diary").count() == 0
     screenshot(page, "07-home-closed")
     page.goto("/diary/today/1/")
     page.wait_for_url("**/diary/today/")
-    assert "The next diary opens at" in page.locator("main").inner_text()
+    assert "The next diary opens on" in page.locator("main").inner_text()
     assert not DiaryRecord.objects.filter(participant=p).exists()
 
 
