@@ -251,6 +251,8 @@ def test_a_new_coordinator_finds_who_missed_yesterday_why_alerts_fired_and_who_c
 
         page.goto("/admin/")
         today.locator("tbody tr", has_text=str(site)).locator("ul.alert-counts a").first.click()
+        page.wait_for_url("**/admin/diaries/alert/**")  # the list has loaded before its headers are read
+        page.locator("#result_list thead th").first.wait_for()
         headers = page.locator("#result_list thead th").all_text_contents()
         assert [h.strip() for h in headers if h.strip()][:2] == ["Why", "Participant"], headers
         page.locator("#result_list tbody tr th a").first.click()
