@@ -74,14 +74,18 @@ class LostClaim(Exception):
 
 
 def dispatch_due_prompts(
-    *, now: datetime | None = None, batch_size: int = BATCH_SIZE, time_budget: float | None = TIME_BUDGET
+    *, now: datetime | None = None, batch_size: int = BATCH_SIZE, time_budget: float | None = TIME_BUDGET,
+    participant_ids: list | None = None,
 ) -> DispatchStats:
-    """Send every prompt due by now (or until the time budget runs out); safe to run concurrently."""
+    """Send every prompt due by now (or until the time budget runs out); safe to run concurrently.
+
+    `participant_ids`: only theirs (`manage.py dispatch_prompts`, the README's push walk-through).
+    """
     started = clock.monotonic()
     stats = DispatchStats()
     while True:
         try:
-            batch = dispatch_batch(now=now or timezone.now(), batch_size=batch_size)
+            batch = dispatch_batch(now=now or timezone.now(), batch_size=batch_size, participant_ids=participant_ids)
         except LostClaim:
             # Only without row locks (SQLite): another tick won a row; it rolled back, the next tick retries.
             log.warning("a prompt was claimed by another tick; batch rolled back")
@@ -92,12 +96,14 @@ def dispatch_due_prompts(
 
 
 @transaction.atomic
-def dispatch_batch(*, now: datetime, batch_size: int = BATCH_SIZE) -> DispatchStats:
+def dispatch_batch(*, now: datetime, batch_size: int = BATCH_SIZE,
+                   participant_ids: list | None = None) -> DispatchStats:
     """Claim and process one batch of due prompts in one transaction."""
+    due = ScheduledPrompt.objects.filter(status=PromptStatus.PENDING, due_at__lte=now)
+    if participant_ids is not None:
+        due = due.filter(participant_id__in=participant_ids)
     prompts = list(
-        ScheduledPrompt.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("participant__site")
-        .filter(status=PromptStatus.PENDING, due_at__lte=now)
+        due.select_for_update(skip_locked=True, of=("self",)).select_related("participant__site")
         .order_by("due_at", "pk")[:batch_size]
     )
     stats = DispatchStats(claimed=len(prompts), batches=1 if prompts else 0)

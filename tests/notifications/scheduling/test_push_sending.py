@@ -7,9 +7,12 @@ import pytest
 import time_machine
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from django.urls import reverse
+from rest_framework.test import APIClient
 
 from diaries import participants
 from diaries.models import Alert, AuditEvent, PushDevice
+from diaries.patient.app.auth import issue_token
 from notifications import outbox
 from notifications.models import OutboundMessage, ScheduledPrompt
 from notifications.providers import push_backends
@@ -165,3 +168,48 @@ def test_a_push_to_a_withdrawn_participant_is_cancelled_before_sending(alice, pr
     participants.change_phase(participant=alice, phase="withdrawn", actor="system:test", reason="test")
     assert outbox.send_message(message.pk) == "cancelled"
     assert fcm.messages == [] and ScheduledPrompt.objects.filter(outbound=message).count() == 0
+
+
+def test_the_readme_walk_through_push_ignored_sms_fallback_offline_diary_all_on_the_participant_page(
+        alice, providers, run_tick, sync_sends, admin_client):
+    """The issue's "done when", through the patient API, the real FCM client and the tick, then the site's page."""
+    fcm, _ = providers
+    app = APIClient()
+    app.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(participant=alice, device='Pixel 8')[1]}")
+    with time_machine.travel(datetime(2026, 3, 20, 12, 0, tzinfo=CHICAGO), tick=False):
+        assert app.post("/api/v1/patient/devices", {"platform": "android", "token": FCM_TOKEN},
+                        format="json").status_code == 201
+        me = app.patch("/api/v1/patient/me", {"channel_preference": "push_then_sms"}, format="json").json()
+        assert (me["channel_preference"], me["push_devices_active"]) == ("push_then_sms", 1)
+        planner.plan_prompts(now=datetime(2026, 3, 20, 12, 0, tzinfo=CHICAGO))
+    run_tick(PROMPT_AT)  # 19:00: the push, through the fake FCM
+    [pushed] = fcm.messages
+    assert pushed["message"]["notification"]["body"] == "Your evening diary is open."
+    run_tick(PROMPT_AT + timedelta(minutes=30))  # ignored: the SMS fallback
+    [sms] = sync_sends
+    assert sms["to"] == alice.phone and "diary" in sms["body"].lower()
+    run_tick(datetime(2026, 3, 20, 21, 30, 20, tzinfo=CHICAGO))  # the reminder: by push alone, an SMS already went
+    run_tick(datetime(2026, 3, 20, 22, 0, 20, tzinfo=CHICAGO))  # and its fallback is skipped
+    assert len(fcm.messages) == 2 and len(sync_sends) == 1
+    # Filled in on a train at 21:00 without signal, sent at 03:10 after the window closed.
+    with time_machine.travel(datetime(2026, 3, 21, 3, 10, tzinfo=CHICAGO), tick=False):
+        r = app.post("/api/v1/patient/answers", {
+            "instrument": "ITCH_NRS", "timepoint": "DAILY", "answers": {"1": 6},
+            "captured_at": "2026-03-20T21:00:00-05:00", "device_time": "2026-03-21T03:10:00-05:00"},
+            format="json", HTTP_IDEMPOTENCY_KEY="3f1c2b9e-0d4a-4c8e-9a57-1b2c3d4e5f60")
+        assert r.status_code == 201, r.json()
+        assert (r.json()["diary_date"], r.json()["submitted_at"], r.json()["received_at"]) == (
+            "2026-03-20", "2026-03-20T21:00:00-05:00", "2026-03-21T03:10:00-05:00")
+        page = admin_client.get(reverse("admin:diaries_participant_change", args=[alice.pk])).content.decode()
+    # Both times of the diary (the page writes UTC): captured 21:00 CDT, received 03:10 CDT.
+    assert "2026-03-21 02:00<br><small>captured offline; received 2026-03-21 08:10, device clock 0 s off" in page
+    # The channel history: the two pushes to the Android device, the one SMS, and which prompt went how.
+    assert page.count("<td>Push (Android (FCM))</td><td>diary</td>") == 1
+    assert page.count("<td>Push (Android (FCM))</td><td>reminder</td>") == 1
+    assert page.count("<td>SMS</td><td>diary</td>") == 1
+    prompts = page[page.index('id="prompts"'):]
+    for kind, channel in (("prompt", "Push, sent</td><td>Sent"), ("prompt", "SMS fallback: SMS, sent</td><td>Sent"),
+                          ("reminder", "Push, sent</td><td>Sent"),
+                          ("reminder", "SMS fallback</td><td>Skipped</td><td>an SMS already went out for this diary")):
+        assert f"<td>Evening diary {kind}</td><td>2026-03-20</td><td>{channel}</td>" in prompts
+    assert "Reminders go by push_then_sms." in page
