@@ -129,6 +129,43 @@ def test_a_transient_fcm_error_goes_back_to_queued_and_the_retry_sends_it(alice,
     assert (message.status, message.attempts) == ("sent", 2) and len(fcm.messages) == 1
 
 
+@pytest.mark.parametrize(("platform", "token", "error"), [
+    ("android", FCM_TOKEN, "QUOTA_EXCEEDED"), ("android", FCM_TOKEN, "UNAVAILABLE"),
+    ("ios", APNS_TOKEN, (429, "TooManyRequests")), ("ios", APNS_TOKEN, (503, "ServiceUnavailable"))])
+def test_retry_after_holds_the_retry_until_the_provider_said(alice, providers, run_tick, platform, token, error):
+    fcm, apns = providers
+    fake = fcm if platform == "android" else apns
+    fake.errors.append(error)
+    fake.retry_after = "120"
+    app_patient(alice, platform, token)
+    run_tick(PROMPT_AT)
+    message = OutboundMessage.objects.get(channel="push")
+    assert message.status == "queued" and message.not_before == PROMPT_AT + timedelta(seconds=120)
+    with time_machine.travel(PROMPT_AT, tick=False):
+        # The retry task waits at least the 120 s (plus up to a fifth, so a burst does not return at once).
+        assert all(120 <= outbox.retry_countdown(message.pk, 0) <= 144 for _ in range(50))
+    with time_machine.travel(PROMPT_AT + timedelta(seconds=60), tick=False):
+        # The 30 s backoff alone would have sent it by now; neither a stray task nor the sweeper does.
+        assert outbox.send_message(message.pk) == "not-claimed"
+        assert outbox.requeue_stuck_messages(older_than=timedelta(0)) == 0
+    with time_machine.travel(PROMPT_AT + timedelta(seconds=121), tick=False):
+        assert outbox.send_message(message.pk) == "sent"
+    delivered = fcm.messages if platform == "android" else [r for r in apns.requests if r["status"] == 200]
+    assert len(delivered) == 1
+
+
+def test_a_retry_after_longer_than_ten_minutes_is_cut_to_ten(alice, providers, run_tick):
+    fcm, _ = providers
+    fcm.errors.append("QUOTA_EXCEEDED")
+    fcm.retry_after = "86400"
+    app_patient(alice, "android", FCM_TOKEN)
+    run_tick(PROMPT_AT)
+    message = OutboundMessage.objects.get(channel="push")
+    assert message.not_before == PROMPT_AT + outbox.MAX_RETRY_AFTER
+    with time_machine.travel(PROMPT_AT + outbox.MAX_RETRY_AFTER, tick=False):
+        assert outbox.send_message(message.pk) == "sent"
+
+
 def test_a_permanent_fcm_error_fails_without_retry(alice, providers, run_tick):
     fcm, _ = providers
     fcm.errors = ["SENDER_ID_MISMATCH"]
