@@ -37,6 +37,7 @@ from notifications.providers import (
 )
 from notifications.providers.push import Push
 
+from . import dead_tokens
 from .models import STATUS_RANK, DeliveryStatus, MessageChannel, OutboundMessage, OutboundStatus
 
 log = logging.getLogger(__name__)
@@ -218,11 +219,12 @@ def _send_pushes(messages: list[OutboundMessage], results: dict) -> dict:
     """Hand claimed pushes to the push backend; {message id: provider id} of the sent ones, the rest recorded.
 
     A push needs an active device and an ongoing participation, not SMS consent. There is no
-    delivery callback: "sent" is final. A dead token deactivates the device (audited, the site
-    alerted) and fails the message; a transient error goes back to queued for a retry with
-    backoff; a permanent one fails.
+    delivery callback: "sent" is final. A dead token fails the message and deactivates the device
+    (audited, the site alerted), unless APNs's BadDeviceToken comes in a burst (dead_tokens.py); a
+    transient error goes back to queued for a retry with backoff (or Retry-After); a permanent one fails.
     """
     sids = {}
+    dead = []  # handled once the chunk is sent: APNs's BadDeviceToken is judged beside the pushes it accepted
     for message in messages:
         device = message.device
         if message.participant.phase in (Phase.WITHDRAWN, Phase.COMPLETED) or device is None or not device.active:
@@ -247,8 +249,7 @@ def _send_pushes(messages: list[OutboundMessage], results: dict) -> dict:
         elif result.outcome == push.Outcome.DEAD_TOKEN:
             _set_status(message, OutboundStatus.FAILED, code=result.code, error_message=f"dead device token: "
                                                                                      f"{result.detail}")
-            participants.deactivate_push_device(device_id=device.pk, reason=f"{provider}:{result.code}",
-                                                actor=f"system:{provider}")
+            dead.append((message, device, provider, result.code))
             results[message.pk] = OutboundStatus.FAILED
         elif result.retryable and message.attempts < MAX_ATTEMPTS:
             wait = min(timedelta(seconds=result.retry_after), MAX_RETRY_AFTER) if result.retry_after else None
@@ -258,6 +259,10 @@ def _send_pushes(messages: list[OutboundMessage], results: dict) -> dict:
         else:
             _set_status(message, OutboundStatus.FAILED, code=result.code, error_message=result.detail)
             results[message.pk] = OutboundStatus.FAILED
+    accepted_ios = sum(1 for m in messages if m.pk in sids and m.device.platform == PushPlatform.IOS)
+    for message, device, provider, code in dead:
+        dead_tokens.on_dead_token(message=message, device=device, provider=provider, code=code,
+                                  accepted_now=accepted_ios)
     return sids
 
 

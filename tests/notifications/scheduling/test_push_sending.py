@@ -5,8 +5,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -15,10 +13,8 @@ from diaries.models import Alert, AuditEvent, PushDevice
 from diaries.patient.app.auth import issue_token
 from notifications import outbox
 from notifications.models import OutboundMessage, ScheduledPrompt
-from notifications.providers import push_backends
 from notifications.scheduling import planner
 from tests.conftest import CHICAGO
-from tests.fake_push import FakeAPNs, FakeFCM
 
 pytestmark = pytest.mark.django_db
 
@@ -26,44 +22,6 @@ PROMPT_AT = datetime(2026, 3, 20, 19, 0, 20, tzinfo=CHICAGO)
 WINDOW_CLOSES = datetime(2026, 3, 21, 3, 0, tzinfo=CHICAGO)
 FCM_TOKEN = "fcm-token-" + "a" * 140
 APNS_TOKEN = "740f4707bebcf74f9b7c25d48e3358945f6aa01da5ddb387462c7eaf61bb78ad"
-TEAM, KEY_ID, TOPIC = "ABCDE12345", "KEY1234567", "org.eprp.diary"
-EMAIL = "push@eprp-demo.iam.gserviceaccount.com"
-
-
-def pem(key) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
-
-
-@pytest.fixture(scope="module")
-def keys():
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048), ec.generate_private_key(ec.SECP256R1())
-
-
-@pytest.fixture
-def providers(settings, monkeypatch, keys):
-    """PUSH_BACKEND=providers, FCM and APNs configured from the environment and aimed at the local fakes."""
-    service_key, team_key = keys
-    settings.PUSH_BACKEND = "providers"
-    with FakeFCM(project_id="eprp-demo", client_email=EMAIL, public_key=service_key.public_key()) as fcm, \
-            FakeAPNs(team_id=TEAM, key_id=KEY_ID, public_key=team_key.public_key(), topic=TOPIC) as apns:
-        monkeypatch.setenv("FCM_SERVICE_ACCOUNT_JSON", json.dumps({
-            "type": "service_account", "project_id": "eprp-demo", "private_key_id": "k1",
-            "private_key": pem(service_key), "client_email": EMAIL, "client_id": "1",
-            "token_uri": "https://oauth2.googleapis.com/token"}))
-        monkeypatch.setenv("FCM_API_BASE", fcm.base_url)
-        monkeypatch.setenv("FCM_TOKEN_URI", fcm.token_uri)
-        for name, value in {"APNS_TEAM_ID": TEAM, "APNS_KEY_ID": KEY_ID, "APNS_AUTH_KEY": pem(team_key),
-                            "APNS_TOPIC": TOPIC, "APNS_API_BASE": apns.base_url,
-                            "APNS_CA_FILE": str(apns.ca_file)}.items():
-            monkeypatch.setenv(name, value)
-        yield fcm, apns
-        for client in push_backends._clients.values():
-            if client is not None:
-                client.close()
-        push_backends._clients.clear()
-
-
 def app_patient(p, platform, token, preference="push"):
     participants.register_push_device(participant=p, platform=platform, token=token,
                                       at=datetime(2026, 3, 1, tzinfo=CHICAGO))
