@@ -103,3 +103,12 @@ def close_opt_out_alerts(*, participant: Participant, actor: Any, source: str) -
         participant=participant, kind=AlertKind.OPTED_OUT, status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED]
     ).order_by("created_at")
     return [_close(alert, note=note, closed_by=None, actor=actor) for alert in pending]
+
+
+@transaction.atomic
+def close_device_alerts(*, participant: Participant, device_id: int, actor: Any, note: str) -> list[Alert]:
+    """A device deactivated by mistake is active again: its "no longer reachable" alerts close with the note."""
+    pending = Alert.objects.select_for_update().filter(
+        participant=participant, kind=AlertKind.DEVICE_DEACTIVATED, key__startswith=f"device:{device_id}:",
+        status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED]).order_by("created_at")
+    return [_close(alert, note=note, closed_by=None, actor=actor) for alert in pending]

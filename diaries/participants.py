@@ -301,3 +301,18 @@ def deactivate_push_device(*, device_id: int, reason: str, actor: str) -> bool:
                        detail=f"The app on a {device.get_platform_display()} device no longer receives push "
                               f"reminders ({reason}); ask the patient to open the app and sign in again.")
     return True
+
+
+@transaction.atomic
+def reactivate_push_device(*, device_id: int, actor: str, reason: str) -> bool:
+    """Undo a deactivation that was not the device's fault, audited; its open site alerts close saying why."""
+    device = PushDevice.objects.select_related("participant").select_for_update(of=("self",)).filter(
+        pk=device_id, active=False).first()
+    if device is None:
+        return False
+    PushDevice.objects.filter(pk=device.pk).update(active=True, deactivated_at=None, deactivated_reason="")
+    audit.log(actor=actor, action="app.device_reactivated", obj=device,
+              before={"active": False, "reason": device.deactivated_reason}, after={"active": True}, reason=reason)
+    alerts.close_device_alerts(participant=device.participant, device_id=device.pk, actor=actor,
+                               note=f"Closed automatically: the device was reactivated ({reason}).")
+    return True

@@ -143,6 +143,8 @@ class OutboundMessage(models.Model):
     # Never delivered after this (a prompt's window closing; at most 10 h): sent with Twilio's
     # ValidityPeriod or as a push's expiry, and the earliest deadline goes first.
     expires_at = models.DateTimeField(null=True, blank=True)
+    # A queued retry is not handed over before this: the provider's Retry-After (429, 503), bounded.
+    not_before = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

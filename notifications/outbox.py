@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from celery import shared_task
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, CharField, F, Value, When
+from django.db.models import Case, CharField, F, Q, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
@@ -37,11 +37,15 @@ from notifications.providers import (
 )
 from notifications.providers.push import Push
 
+from . import dead_tokens
 from .models import STATUS_RANK, DeliveryStatus, MessageChannel, OutboundMessage, OutboundStatus
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+# The longest Retry-After honoured: FCM and APNs send seconds to a few minutes; a longer one
+# would hold a prompt past its use (it expires at its deadline anyway) or be a provider's bug.
+MAX_RETRY_AFTER = timedelta(minutes=10)
 # Nothing waits at the provider longer than this (Twilio's ValidityPeriod tops out at 10 h).
 MAX_VALIDITY = timedelta(hours=10)
 EXPIRED_UNSENT = "Not sent: its window closed before it could leave (the sender's queue was too long)."
@@ -124,7 +128,7 @@ def send_messages(message_ids, *, transport=None) -> dict:
         claimed = list(
             OutboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("participant__site", "device")
-            .filter(pk__in=list(message_ids), status=OutboundStatus.QUEUED)
+            .filter(_due(now), pk__in=list(message_ids), status=OutboundStatus.QUEUED)
             # Earliest deadline first (the prompt whose window closes soonest), then oldest first.
             .order_by(F("expires_at").asc(nulls_last=True), "created_at", "pk")
         )
@@ -184,9 +188,26 @@ def seconds_left(message: OutboundMessage, now: datetime) -> int:
     return int((deadline - now).total_seconds())
 
 
-def retry_delay(retries: int) -> float:
-    """Backoff with jitter: 30 s, 60 s, 120 s, ... each 0.5 to 1.5 times, so retries of one burst spread out."""
-    return 30 * 2**retries * random.uniform(0.5, 1.5)
+def retry_delay(retries: int, *, wait: float = 0.0) -> float:
+    """Backoff with jitter: 30 s, 60 s, 120 s, ... each 0.5 to 1.5 times, so retries of one burst spread out.
+
+    `wait`: seconds the provider asked for (Retry-After, bounded); never retried earlier, and
+    spread over a fifth more so a burst told the same wait does not come back at one instant.
+    """
+    backoff = 30 * 2**retries * random.uniform(0.5, 1.5)
+    return max(backoff, wait * random.uniform(1.0, 1.2)) if wait > 0 else backoff
+
+
+def retry_countdown(message_id, retries: int) -> float:
+    """The delay of a message's next try: the backoff, or longer when the provider said Retry-After."""
+    not_before = OutboundMessage.objects.filter(pk=message_id).values_list("not_before", flat=True).first()
+    wait = (not_before - timezone.now()).total_seconds() if not_before is not None else 0.0
+    return retry_delay(retries, wait=wait)
+
+
+def _due(now: datetime) -> Q:
+    """Queued messages that may be handed over now: no Retry-After, or its time has come."""
+    return Q(not_before__isnull=True) | Q(not_before__lte=now)
 
 
 def as_sent(message: OutboundMessage) -> str:
@@ -198,11 +219,12 @@ def _send_pushes(messages: list[OutboundMessage], results: dict) -> dict:
     """Hand claimed pushes to the push backend; {message id: provider id} of the sent ones, the rest recorded.
 
     A push needs an active device and an ongoing participation, not SMS consent. There is no
-    delivery callback: "sent" is final. A dead token deactivates the device (audited, the site
-    alerted) and fails the message; a transient error goes back to queued for a retry with
-    backoff; a permanent one fails.
+    delivery callback: "sent" is final. A dead token fails the message and deactivates the device
+    (audited, the site alerted), unless APNs's BadDeviceToken comes in a burst (dead_tokens.py); a
+    transient error goes back to queued for a retry with backoff (or Retry-After); a permanent one fails.
     """
     sids = {}
+    dead = []  # handled once the chunk is sent: APNs's BadDeviceToken is judged beside the pushes it accepted
     for message in messages:
         device = message.device
         if message.participant.phase in (Phase.WITHDRAWN, Phase.COMPLETED) or device is None or not device.active:
@@ -227,15 +249,20 @@ def _send_pushes(messages: list[OutboundMessage], results: dict) -> dict:
         elif result.outcome == push.Outcome.DEAD_TOKEN:
             _set_status(message, OutboundStatus.FAILED, code=result.code, error_message=f"dead device token: "
                                                                                      f"{result.detail}")
-            participants.deactivate_push_device(device_id=device.pk, reason=f"{provider}:{result.code}",
-                                                actor=f"system:{provider}")
+            dead.append((message, device, provider, result.code))
             results[message.pk] = OutboundStatus.FAILED
         elif result.retryable and message.attempts < MAX_ATTEMPTS:
-            _set_status(message, OutboundStatus.QUEUED, code=result.code, error_message=result.detail)
+            wait = min(timedelta(seconds=result.retry_after), MAX_RETRY_AFTER) if result.retry_after else None
+            _set_status(message, OutboundStatus.QUEUED, code=result.code, error_message=result.detail,
+                        not_before=timezone.now() + wait if wait else None)
             results[message.pk] = "retry"
         else:
             _set_status(message, OutboundStatus.FAILED, code=result.code, error_message=result.detail)
             results[message.pk] = OutboundStatus.FAILED
+    accepted_ios = sum(1 for m in messages if m.pk in sids and m.device.platform == PushPlatform.IOS)
+    for message, device, provider, code in dead:
+        dead_tokens.on_dead_token(message=message, device=device, provider=provider, code=code,
+                                  accepted_now=accepted_ios)
     return sids
 
 
@@ -273,10 +300,11 @@ def without_numbers(text: str) -> str:
     return _NUMBER.sub(lambda m: phones.mask(re.sub(r"[^\d+]", "", m.group(0))), text)
 
 
-def _set_status(message: OutboundMessage, status: str, *, code: str = "", error_message: str = "") -> None:
+def _set_status(message: OutboundMessage, status: str, *, code: str = "", error_message: str = "",
+                not_before: datetime | None = None) -> None:
     OutboundMessage.objects.filter(pk=message.pk).update(
         status=status, error_code=code[:20], error_message=without_numbers(error_message)[:300],
-        updated_at=timezone.now()
+        updated_at=timezone.now(), not_before=not_before,
     )
 
 
@@ -398,10 +426,9 @@ def fail_stranded_messages(*, older_than: timedelta = timedelta(minutes=15)) -> 
 
 def requeue_stuck_messages(*, older_than: timedelta = timedelta(minutes=2)) -> int:
     """Re-enqueue messages left in queued (the broker was down, or a retry was lost)."""
-    cutoff = timezone.now() - older_than
-    ids = list(
-        OutboundMessage.objects.filter(status=OutboundStatus.QUEUED, updated_at__lt=cutoff).values_list("pk", flat=True)
-    )
+    now = timezone.now()
+    ids = list(OutboundMessage.objects.filter(_due(now), status=OutboundStatus.QUEUED, updated_at__lt=now - older_than)
+               .values_list("pk", flat=True))
     _enqueue([str(i) for i in ids])
     return len(ids)
 
@@ -422,7 +449,7 @@ def send_message_task(self, message_id: str) -> str:
     status = send_message(message_id)
     if status == "retry":
         # Transient provider error: back off 30 s, 60 s, 120 s, ... (seconds, not days: no long ETAs on Redis).
-        raise self.retry(countdown=retry_delay(self.request.retries))
+        raise self.retry(countdown=retry_countdown(message_id, self.request.retries))
     return status
 
 
@@ -432,6 +459,6 @@ def send_messages_task(message_ids: list[str]) -> dict:
     results: dict[str, int] = {}
     for message_id, status in send_messages(message_ids).items():
         if status == "retry":
-            send_message_task.apply_async((str(message_id),), countdown=retry_delay(0))
+            send_message_task.apply_async((str(message_id),), countdown=retry_countdown(message_id, 0))
         results[status] = results.get(status, 0) + 1
     return results

@@ -34,6 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.fake_server import LocalServer
+
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 # The audience Google requires in the assertion, whatever URL it was posted to.
@@ -51,34 +53,10 @@ FCM_ERRORS = {
 }
 
 
-class _LocalServer:
-    """A socketserver on a free loopback port, served by a thread between __enter__ and __exit__."""
-
-    scheme = "http"
-
-    def _serve_with(self, server: socketserver.TCPServer) -> None:
-        self.server = server
-        self.server.daemon_threads = True
-        # A short poll: shutdown() waits up to one poll interval, at every test's teardown.
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class FakeFCM(_LocalServer):
+class FakeFCM(LocalServer):
     """`POST /token` (OAuth2 JWT bearer grant) and `POST /v1/projects/{id}/messages:send`, HTTP/1.1."""
 
-    def __init__(self, *, project_id: str, client_email: str, public_key, token_lifetime: int = 3600):
+    def __init__(self, *, project_id: str, client_email: str, public_key, token_lifetime: int = 3600, port: int = 0):
         self.project_id = project_id
         self.client_email = client_email
         self.public_key = public_key
@@ -89,7 +67,7 @@ class FakeFCM(_LocalServer):
         # Scripted FCM ErrorCodes: for the next sends, and for every send to a token.
         self.errors: list[str] = []
         self.fail_token: dict[str, str] = {}
-        self.retry_after: str | None = None  # sent with QUOTA_EXCEEDED
+        self.retry_after: str | None = None  # sent with the 429 and 503 answers (QUOTA_EXCEEDED, UNAVAILABLE)
         self.token_delay = 0.0  # seconds the token endpoint waits before answering
         self._tokens: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -119,7 +97,7 @@ class FakeFCM(_LocalServer):
             def log_message(self, *args):
                 pass
 
-        self._serve_with(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+        self._serve_with(http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler))
 
     @property
     def token_uri(self) -> str:
@@ -185,7 +163,7 @@ class FakeFCM(_LocalServer):
 
     def _error(self, code: str, message: str | None = None):
         status, rpc_status, default = FCM_ERRORS[code]
-        headers = {"Retry-After": self.retry_after} if code == "QUOTA_EXCEEDED" and self.retry_after else {}
+        headers = {"Retry-After": self.retry_after} if status in (429, 503) and self.retry_after else {}
         return status, {"error": {"code": status, "message": message or default, "status": rpc_status, "details": [
             {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": code}]}}, headers
 
@@ -229,12 +207,13 @@ PUSH_TYPES = {"alert", "background", "location", "voip", "complication", "filepr
               "pushtotalk"}
 
 
-class FakeAPNs(_LocalServer):
+class FakeAPNs(LocalServer):
     """`POST /3/device/<token>` over HTTP/2 and TLS, answering as APNs does."""
 
     scheme = "https"
 
-    def __init__(self, *, team_id: str, key_id: str, public_key, topic: str):
+    def __init__(self, *, team_id: str, key_id: str, public_key, topic: str, port: int = 0,
+                 directory: Path | None = None):
         self.team_id, self.key_id, self.public_key, self.topic = team_id, key_id, public_key, topic
         self.requests: list[dict] = []  # every request: {"token", "headers", "payload", "claims", "status", "reason"}
         self.connections = 0  # TLS connections that agreed on h2
@@ -242,10 +221,11 @@ class FakeAPNs(_LocalServer):
         # Scripted (status, reason) for the next sends, and for every send to a token.
         self.errors: list[tuple[int, str]] = []
         self.fail_token: dict[str, tuple[int, str]] = {}
-        self.retry_after: str | None = None  # sent with 429
+        self.retry_after: str | None = None  # sent with 429 and 503
         self._lock = threading.Lock()
-        self._dir = tempfile.TemporaryDirectory(prefix="fake-apns-")
-        self.ca_file, key_file = self_signed_certificate(Path(self._dir.name))
+        # The certificate's directory: a temporary one, or one that outlives the run (python -m tests.fake_push).
+        self._dir = tempfile.TemporaryDirectory(prefix="fake-apns-") if directory is None else None
+        self.ca_file, key_file = self_signed_certificate(directory or Path(self._dir.name))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.ca_file, key_file)
         context.set_alpn_protocols(["h2"])
@@ -267,7 +247,7 @@ class FakeAPNs(_LocalServer):
                         fake._sockets.discard(tls)
                     tls.close()
 
-        self._serve_with(socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler))
+        self._serve_with(socketserver.ThreadingTCPServer(("127.0.0.1", port), Handler))
 
     def __exit__(self, *exc):
         super().__exit__(*exc)
@@ -278,7 +258,8 @@ class FakeAPNs(_LocalServer):
                     sock.shutdown(2)
                 except OSError:
                     pass
-        self._dir.cleanup()
+        if self._dir is not None:
+            self._dir.cleanup()
 
     def _serve_connection(self, tls: ssl.SSLSocket) -> None:
         if tls.selected_alpn_protocol() != "h2":
@@ -341,7 +322,7 @@ class FakeAPNs(_LocalServer):
         if status == 410:
             error["timestamp"] = int(time.time() * 1000)
         extra = [("apns-id", str(uuid.uuid4()).upper()), ("content-type", "application/json")]
-        if status == 429 and self.retry_after:
+        if status in (429, 503) and self.retry_after:
             extra.append(("retry-after", self.retry_after))
         return status, extra, json.dumps(error).encode()
 

@@ -28,8 +28,10 @@ from socketserver import StreamRequestHandler
 
 from twilio.request_validator import RequestValidator
 
+from tests.fake_server import LocalServer
 
-class FakeTwilio:
+
+class FakeTwilio(LocalServer):
     def __init__(self, auth_token: str, account_sid: str):
         self.auth_token = auth_token
         self.account_sid = account_sid
@@ -96,20 +98,7 @@ class FakeTwilio:
                                  % (status, HTTPStatus(status).phrase.encode(), len(out), out))
                 return headers.get("connection", "").lower() != "close"
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve_with(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
     def _create(self, path: str, params: dict, authorization: str):
         expected = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"

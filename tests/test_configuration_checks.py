@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 
 GOOD = {
@@ -61,3 +63,14 @@ def test_a_partly_configured_push_provider_or_an_unknown_push_backend_fails_nami
     assert result.returncode != 0 and "APNS_*: APNs is partly configured" in result.stderr, result.stderr
     result = check(PUSH_BACKEND="pigeon")
     assert result.returncode != 0 and "PUSH_BACKEND: unknown backend 'pigeon'" in result.stderr
+
+
+def test_apns_needs_its_environment_named_at_start_up():
+    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    apns = {"APNS_TEAM_ID": "ABCDE12345", "APNS_KEY_ID": "KEY1234567", "APNS_TOPIC": "org.eprp.diary",
+            "APNS_AUTH_KEY": key}
+    result = check(**apns)
+    assert result.returncode != 0, result.stderr
+    assert "APNS_*: APNS_ENVIRONMENT: expected production (App Store and TestFlight builds) or sandbox" in result.stderr
+    assert check(**apns, APNS_ENVIRONMENT="sandbox").returncode == 0

@@ -26,7 +26,7 @@ from diaries.models import (
 )
 from diaries.staff import display, views
 from diaries.staff.scoping import ScopedInline, SiteScopedAdmin
-from notifications.models import OutboundStatus
+from notifications.models import OutboundStatus, PromptStatus
 
 
 class VisitInline(ScopedInline):
@@ -222,8 +222,11 @@ class ParticipantAdmin(SiteScopedAdmin):
             "records_url": reverse("admin:diaries_diaryrecord_changelist") + "?" + urlencode({"q": p.usubjid}),
             "inbound": p.inbound_messages.order_by("-received_at")[:50],
             "outbound": p.outbound_messages.select_related("device").order_by("-created_at")[:50],
-            "upcoming_prompts": p.prompts.filter(due_at__gte=now).order_by("due_at")[:20],
-            "past_prompts": p.prompts.select_related("outbound").filter(due_at__lt=now).order_by("-due_at")[:20],
+            # Upcoming: still to be sent. A prompt handled before its time (cancelled by a completed diary,
+            # or sent ahead by `manage.py dispatch_prompts`) is listed with the handled ones and its channel.
+            "upcoming_prompts": p.prompts.filter(status=PromptStatus.PENDING, due_at__gte=now).order_by("due_at")[:20],
+            "past_prompts": p.prompts.select_related("outbound").exclude(status=PromptStatus.PENDING, due_at__gte=now)
+                             .order_by("-due_at")[:20],
             "devices": p.push_devices.order_by("-last_registered_at"),
             "channel_preference": p.channel_preference or p.study.rules.channel_default,
             "alerts": alerts,

@@ -5,7 +5,8 @@ Preferences (per study default, per participant override by the site or in the a
 - `push`: push notifications to the app only;
 - `push_then_sms`: a push, then the same prompt by SMS if the diary is not started within
   the study's N minutes (the fallback is its own scheduled row, due N minutes later; the
-  tick skips it when any answer of that diary date has arrived, by any channel).
+  tick skips it when any answer of that diary date has arrived, by any channel; for a
+  prompt that waits for no answer, when the app was used after the push: dispatch.Reach).
 
 SMS consent and push reachability are independent: a participant who texted STOP still
 gets pushes, and one whose app no longer has a live device token still gets texts. When

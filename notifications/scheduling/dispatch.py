@@ -28,10 +28,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Case, Value, When
+from django.db.models import Case, Max, Value, When
 from django.utils import timezone
 
-from diaries.models import DiaryRecord, Participant, Phase, PushDevice, Study, Timepoint
+from diaries.models import DiaryRecord, Participant, PatientToken, Phase, PushDevice, Study, Timepoint
 from notifications import chatbot
 from notifications.context import build_contexts
 from notifications.models import (
@@ -74,14 +74,18 @@ class LostClaim(Exception):
 
 
 def dispatch_due_prompts(
-    *, now: datetime | None = None, batch_size: int = BATCH_SIZE, time_budget: float | None = TIME_BUDGET
+    *, now: datetime | None = None, batch_size: int = BATCH_SIZE, time_budget: float | None = TIME_BUDGET,
+    participant_ids: list | None = None,
 ) -> DispatchStats:
-    """Send every prompt due by now (or until the time budget runs out); safe to run concurrently."""
+    """Send every prompt due by now (or until the time budget runs out); safe to run concurrently.
+
+    `participant_ids`: only theirs (`manage.py dispatch_prompts`, the README's push walk-through).
+    """
     started = clock.monotonic()
     stats = DispatchStats()
     while True:
         try:
-            batch = dispatch_batch(now=now or timezone.now(), batch_size=batch_size)
+            batch = dispatch_batch(now=now or timezone.now(), batch_size=batch_size, participant_ids=participant_ids)
         except LostClaim:
             # Only without row locks (SQLite): another tick won a row; it rolled back, the next tick retries.
             log.warning("a prompt was claimed by another tick; batch rolled back")
@@ -92,12 +96,14 @@ def dispatch_due_prompts(
 
 
 @transaction.atomic
-def dispatch_batch(*, now: datetime, batch_size: int = BATCH_SIZE) -> DispatchStats:
+def dispatch_batch(*, now: datetime, batch_size: int = BATCH_SIZE,
+                   participant_ids: list | None = None) -> DispatchStats:
     """Claim and process one batch of due prompts in one transaction."""
+    due = ScheduledPrompt.objects.filter(status=PromptStatus.PENDING, due_at__lte=now)
+    if participant_ids is not None:
+        due = due.filter(participant_id__in=participant_ids)
     prompts = list(
-        ScheduledPrompt.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("participant__site")
-        .filter(status=PromptStatus.PENDING, due_at__lte=now)
+        due.select_for_update(skip_locked=True, of=("self",)).select_related("participant__site")
         .order_by("due_at", "pk")[:batch_size]
     )
     stats = DispatchStats(claimed=len(prompts), batches=1 if prompts else 0)
@@ -241,8 +247,13 @@ def prompt_deadline(prompt: ScheduledPrompt) -> datetime | None:
     return planner.expires_at(prompt.kind, prompt.diary_date, facts, p.study.rules)
 
 
-# Prompts that wait for an answer: with push_then_sms their push gets an SMS fallback.
-FALLBACK_KINDS = frozenset({PromptKind.DIARY, PromptKind.REMINDER, PromptKind.H12})
+# With push_then_sms every prompt's push gets an SMS fallback, skipped when it is no longer needed:
+# for the prompts that wait for an answer, once any of that diary has arrived (by any channel);
+# for the others (visit reminder, lesion check-in, stop-treatment prompt, whose push says only
+# "open the app"), once the app has been used since the push (its token's last use, kept to
+# within auth.LAST_USED_RESOLUTION: an app opened within minutes of an earlier use may still
+# get the SMS, the safe side for "stop applying the cream today").
+ANSWER_KINDS = frozenset({PromptKind.DIARY, PromptKind.REMINDER, PromptKind.H12})
 
 
 def _answer_group(prompt: ScheduledPrompt) -> tuple:
@@ -252,19 +263,23 @@ def _answer_group(prompt: ScheduledPrompt) -> tuple:
 
 @dataclass
 class Reach:
-    """What the batch's participants can be reached by, read in three queries: their active app devices,
-    the diaries already started, and the SMS fallbacks already sent.
+    """What the batch's participants can be reached by, read in a few queries: their active app devices,
+    the diaries already started, the SMS fallbacks already sent, the app's last use and when each push went.
 
     The rule for push_then_sms: a diary evening (and the 12-hour assessment) gets at most one SMS
     fallback. The prompt's push is followed by an SMS when nothing of that diary has arrived N
     minutes later; the reminder then goes by push alone (its fallback is skipped: "an SMS already
     went out"), so a patient who ignores everything gets exactly one SMS. Any answer, on any
-    channel, skips the fallback; a complete diary cancels every pending prompt of the date.
+    channel, skips the fallback; a complete diary cancels every pending prompt of the date. A prompt
+    that waits for no answer (visit reminder, lesion check-in, stop-treatment) gets its one SMS
+    unless the app was used after its push.
     """
 
     devices: dict
     started: set
     sms_sent: set
+    app_used: dict = field(default_factory=dict)  # participant -> the app's last use (PatientToken.last_used_at)
+    pushed_at: dict = field(default_factory=dict)  # the pushed prompt's id -> when it went out
     _routes: dict = field(default_factory=dict)
 
     @classmethod
@@ -274,16 +289,20 @@ class Reach:
         for device in PushDevice.objects.filter(participant_id__in=ids, active=True).order_by("-last_registered_at"):
             devices[device.participant_id].append(device)
         fallbacks = [p for p in prompts if p.fallback_of_id is not None]
-        started, sms_sent = set(), set()
+        started, sms_sent, app_used, pushed_at = set(), set(), {}, {}
         if fallbacks:
-            dates = {p.diary_date for p in fallbacks}
             fallback_ids = {p.participant_id for p in fallbacks}
+            app_used = dict(PatientToken.objects.filter(participant_id__in=fallback_ids, last_used_at__isnull=False)
+                            .order_by().values_list("participant_id").annotate(Max("last_used_at")))
+            pushed_at = dict(ScheduledPrompt.objects.filter(pk__in=[p.fallback_of_id for p in fallbacks])
+                             .values_list("pk", "updated_at"))
+            dates = {p.diary_date for p in fallbacks}
             started = set(DiaryRecord.objects.filter(participant_id__in=fallback_ids, diary_date__in=dates)
                           .order_by().values_list("participant_id", "diary_date", "timepoint"))
             sms_sent = {_answer_group(p) for p in ScheduledPrompt.objects.filter(
                 participant_id__in=fallback_ids, diary_date__in=dates, fallback_of__isnull=False,
                 status=PromptStatus.SENT).only("participant_id", "diary_date", "kind")}
-        return cls(devices, started, sms_sent)
+        return cls(devices, started, sms_sent, app_used, pushed_at)
 
     def route(self, prompt: ScheduledPrompt) -> channels.Route:
         if prompt.pk not in self._routes:
@@ -296,12 +315,13 @@ class Reach:
                 route = channels.route(p.channel_preference or rules.channel_default, can_text=can_text,
                                        can_push=bool(self.devices.get(p.pk)),
                                        fallback_after=timedelta(minutes=rules.fallback_after_minutes))
-                if route.fallback_after is not None and prompt.kind not in FALLBACK_KINDS:
-                    route = replace(route, fallback_after=None)
             self._routes[prompt.pk] = route
         return self._routes[prompt.pk]
 
     def fallback_not_needed(self, prompt: ScheduledPrompt) -> str:
+        if prompt.kind not in ANSWER_KINDS:
+            used, pushed = self.app_used.get(prompt.participant_id), self.pushed_at.get(prompt.fallback_of_id)
+            return "app opened after the push" if used and pushed and used >= pushed else ""
         group = _answer_group(prompt)
         if group in self.started:
             return "diary started after the push"

@@ -16,7 +16,9 @@ Configuration (environment):
   APNS_AUTH_KEY_FILE           path of the AuthKey_<key id>.p8 file, or
   APNS_AUTH_KEY                its PEM text;
   APNS_TOPIC                   the app's bundle id;
-  APNS_ENVIRONMENT             production (default) or sandbox (development builds);
+  APNS_ENVIRONMENT             production (App Store and TestFlight builds) or sandbox (builds run from
+                               Xcode): required, no default, since a token of one answers BadDeviceToken on
+                               the other's host;
   APNS_API_BASE                optional, overrides the host (a local fake in tests);
   APNS_CA_FILE                 optional, CA bundle to verify the host (the fake's certificate).
 """
@@ -47,8 +49,9 @@ HOSTS = {"production": "https://api.push.apple.com", "sandbox": "https://api.san
 TOKEN_LIFETIME = 50 * 60
 MAX_PAYLOAD = 4096
 # The token no longer reaches the app: 410 Unregistered/ExpiredToken, 400 BadDeviceToken.
-# BadDeviceToken is also what a development build's token gets from the production host:
-# APNS_ENVIRONMENT must match the app's build.
+# BadDeviceToken is also what a development build's token gets from the production host (and
+# the reverse): APNS_ENVIRONMENT must match the app's build, and a burst of it across devices is
+# taken for that mistake, not for dead tokens (notifications/dead_tokens.py).
 DEAD_TOKEN_REASONS = {"Unregistered", "ExpiredToken", "BadDeviceToken"}
 TRANSIENT_REASONS = {"TooManyRequests", "TooManyProviderTokenUpdates", "InternalServerError",
                      "ServiceUnavailable", "Shutdown", "IdleTimeout"}
@@ -61,6 +64,7 @@ class ApnsConfig:
     auth_key: str  # PEM of the .p8 key (EC P-256)
     topic: str
     api_base: str = HOSTS["production"]
+    environment: str = "production"
     ca_file: str = ""
     timeout: float = 10.0
 
@@ -84,12 +88,14 @@ class ApnsConfig:
                 key_text = Path(key_file).read_text(encoding="utf-8")
             except OSError as exc:
                 raise PushConfigError(f"APNS_AUTH_KEY_FILE ({key_file}): {exc}") from None
-        environment = env.get("APNS_ENVIRONMENT") or "production"
+        environment = env.get("APNS_ENVIRONMENT", "")
         if environment not in HOSTS:
-            raise PushConfigError(f"APNS_ENVIRONMENT: expected production or sandbox, got {environment!r}")
+            raise PushConfigError(
+                f"APNS_ENVIRONMENT: expected production (App Store and TestFlight builds) or sandbox (builds run "
+                f"from Xcode), got {environment!r}; a token of the other kind answers BadDeviceToken")
         return cls(team_id=env["APNS_TEAM_ID"], key_id=env["APNS_KEY_ID"], auth_key=key_text,
                    topic=env["APNS_TOPIC"], api_base=(env.get("APNS_API_BASE") or HOSTS[environment]).rstrip("/"),
-                   ca_file=env.get("APNS_CA_FILE", ""))
+                   environment=environment, ca_file=env.get("APNS_CA_FILE", ""))
 
 
 class ApnsTransport:

@@ -41,7 +41,7 @@ def fake(team_key):
 
 def environ(fake, key, **extra) -> dict:
     return {"APNS_TEAM_ID": TEAM, "APNS_KEY_ID": KEY_ID, "APNS_AUTH_KEY": pem(key), "APNS_TOPIC": TOPIC,
-            "APNS_API_BASE": fake.base_url, "APNS_CA_FILE": str(fake.ca_file), **extra}
+            "APNS_ENVIRONMENT": "sandbox", "APNS_API_BASE": fake.base_url, "APNS_CA_FILE": str(fake.ca_file), **extra}
 
 
 @pytest.fixture
@@ -155,7 +155,7 @@ def test_rate_limits_and_outages_are_transient(fake, client, status, reason):
     with time_machine.travel(T0, tick=False):
         result = client.send(a_push())
         assert (result.outcome, result.code, result.retryable) == (Outcome.TRANSIENT, reason, True)
-        assert result.retry_after == (60.0 if status == 429 else None)
+        assert result.retry_after == (60.0 if status in (429, 503) else None)  # the fake sends it with both
         assert client.send(a_push()).outcome == Outcome.SENT
 
 
@@ -209,9 +209,11 @@ def test_configuration_comes_from_the_environment(tmp_path, team_key):
     assert config.api_base == "https://api.sandbox.push.apple.com" and config.auth_key == pem(team_key)
     with pytest.raises(PushConfigError, match="APNS_KEY_ID, APNS_TOPIC"):
         ApnsConfig.from_environ({"APNS_TEAM_ID": TEAM, "APNS_AUTH_KEY_FILE": str(key_file)})
-    with pytest.raises(PushConfigError, match="APNS_ENVIRONMENT"):
-        ApnsConfig.from_environ({"APNS_TEAM_ID": TEAM, "APNS_KEY_ID": KEY_ID, "APNS_TOPIC": TOPIC,
-                                 "APNS_AUTH_KEY": pem(team_key), "APNS_ENVIRONMENT": "staging"})
+    for environment in ("staging", None):  # a wrong one, or none: no default (a wrong guess kills every token)
+        with pytest.raises(PushConfigError, match="APNS_ENVIRONMENT: expected production .* or sandbox"):
+            ApnsConfig.from_environ({"APNS_TEAM_ID": TEAM, "APNS_KEY_ID": KEY_ID, "APNS_TOPIC": TOPIC,
+                                     "APNS_AUTH_KEY": pem(team_key), **({"APNS_ENVIRONMENT": environment}
+                                                                         if environment else {})})
     rsa_key = pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
     with pytest.raises(PushConfigError, match="P-256"):
         ApnsTransport(ApnsConfig(team_id=TEAM, key_id=KEY_ID, auth_key=rsa_key, topic=TOPIC))

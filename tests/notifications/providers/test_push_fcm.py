@@ -152,7 +152,7 @@ def test_rate_limits_and_outages_are_transient(fake, fcm, code):
     with time_machine.travel(T0, tick=False):
         result = fcm.send(a_push())
         assert (result.outcome, result.code, result.retryable) == (Outcome.TRANSIENT, code, True)
-        assert result.retry_after == (30.0 if code == "QUOTA_EXCEEDED" else None)
+        assert result.retry_after == (None if code == "INTERNAL" else 30.0)  # sent with 429 and 503
         assert fcm.send(a_push()).outcome == Outcome.SENT  # the retry goes through
 
 

@@ -5,7 +5,8 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from diaries import participants
-from diaries.models import PushDevice
+from diaries.models import PatientToken, PushDevice
+from diaries.patient.app.auth import issue_token
 from notifications.models import OutboundMessage, ScheduledPrompt
 from notifications.providers import push_backends
 from notifications.providers.push_texts import CATALOG
@@ -142,3 +143,43 @@ def test_a_deactivated_device_gets_no_push(alice, run_tick, sync_sends, pushes):
     plan()
     run_tick(PROMPT_AT)
     assert pushes == [] and [m["to"] for m in sync_sends] == [alice.phone]
+
+
+VISIT_AT = datetime(2026, 3, 21, 10, 0, 20, tzinfo=CHICAGO)  # the eve of the Week 2 visit (nominal Day 15)
+
+
+@pytest.mark.parametrize(("app_used", "sms"), [(None, True), (VISIT_AT - timedelta(hours=1), True),
+                                               (VISIT_AT + timedelta(minutes=5), False)])
+def test_a_visit_reminder_push_falls_back_to_sms_unless_the_app_was_opened_after_it(alice, run_tick, sync_sends,
+                                                                                   pushes, app_used, sms):
+    with_app(alice, "push_then_sms")
+    plan()
+    if app_used is not None:
+        token, _ = issue_token(participant=alice, device="Pixel 8")
+        PatientToken.objects.filter(pk=token.pk).update(last_used_at=app_used)
+    run_tick(VISIT_AT)
+    assert [p["push"].body for p in pushes] == [CATALOG["en"]["visit_reminder"][1]]
+    run_tick(VISIT_AT + timedelta(minutes=30))
+    fallback = ScheduledPrompt.objects.get(fallback_of__kind="visit_reminder")
+    if sms:
+        [text] = sms_to(sync_sends, alice)
+        assert "visit" in text["body"] and "tomorrow" in text["body"]
+        assert fallback.status == "sent" and fallback.outbound.channel == "sms"
+    else:
+        assert sms_to(sync_sends, alice) == []
+        assert (fallback.status, fallback.reason) == ("skipped", "app opened after the push")
+
+
+def test_the_stop_treatment_push_falls_back_to_the_sms_that_says_stop(alice, run_tick, sync_sends, pushes):
+    with_app(alice, "push_then_sms")
+    participants.change_phase(participant=alice, phase="long_term", actor="system:test", reason="test")
+    at = datetime(2026, 5, 4, 10, 0, tzinfo=CHICAGO)
+    ScheduledPrompt.objects.create(participant=alice, kind="stop_treatment", slot="clear:test", due_at=at,
+                                   diary_date=date(2026, 5, 4), created_at=at, updated_at=at)
+    run_tick(at + timedelta(seconds=20))
+    # The lock screen says only that a message waits; the instruction itself is in the app, or the SMS.
+    assert [p["push"].body for p in pushes] == [CATALOG["en"]["stop_treatment"][1]]
+    run_tick(at + timedelta(minutes=30, seconds=20))
+    [text] = sms_to(sync_sends, alice)
+    assert "stop applying the study cream today" in text["body"]
+    assert ScheduledPrompt.objects.get(fallback_of__kind="stop_treatment").outbound.channel == "sms"

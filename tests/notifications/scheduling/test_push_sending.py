@@ -5,17 +5,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from django.urls import reverse
+from rest_framework.test import APIClient
 
 from diaries import participants
 from diaries.models import Alert, AuditEvent, PushDevice
+from diaries.patient.app.auth import issue_token
 from notifications import outbox
 from notifications.models import OutboundMessage, ScheduledPrompt
-from notifications.providers import push_backends
 from notifications.scheduling import planner
 from tests.conftest import CHICAGO
-from tests.fake_push import FakeAPNs, FakeFCM
 
 pytestmark = pytest.mark.django_db
 
@@ -23,44 +22,6 @@ PROMPT_AT = datetime(2026, 3, 20, 19, 0, 20, tzinfo=CHICAGO)
 WINDOW_CLOSES = datetime(2026, 3, 21, 3, 0, tzinfo=CHICAGO)
 FCM_TOKEN = "fcm-token-" + "a" * 140
 APNS_TOKEN = "740f4707bebcf74f9b7c25d48e3358945f6aa01da5ddb387462c7eaf61bb78ad"
-TEAM, KEY_ID, TOPIC = "ABCDE12345", "KEY1234567", "org.eprp.diary"
-EMAIL = "push@eprp-demo.iam.gserviceaccount.com"
-
-
-def pem(key) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
-
-
-@pytest.fixture(scope="module")
-def keys():
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048), ec.generate_private_key(ec.SECP256R1())
-
-
-@pytest.fixture
-def providers(settings, monkeypatch, keys):
-    """PUSH_BACKEND=providers, FCM and APNs configured from the environment and aimed at the local fakes."""
-    service_key, team_key = keys
-    settings.PUSH_BACKEND = "providers"
-    with FakeFCM(project_id="eprp-demo", client_email=EMAIL, public_key=service_key.public_key()) as fcm, \
-            FakeAPNs(team_id=TEAM, key_id=KEY_ID, public_key=team_key.public_key(), topic=TOPIC) as apns:
-        monkeypatch.setenv("FCM_SERVICE_ACCOUNT_JSON", json.dumps({
-            "type": "service_account", "project_id": "eprp-demo", "private_key_id": "k1",
-            "private_key": pem(service_key), "client_email": EMAIL, "client_id": "1",
-            "token_uri": "https://oauth2.googleapis.com/token"}))
-        monkeypatch.setenv("FCM_API_BASE", fcm.base_url)
-        monkeypatch.setenv("FCM_TOKEN_URI", fcm.token_uri)
-        for name, value in {"APNS_TEAM_ID": TEAM, "APNS_KEY_ID": KEY_ID, "APNS_AUTH_KEY": pem(team_key),
-                            "APNS_TOPIC": TOPIC, "APNS_API_BASE": apns.base_url,
-                            "APNS_CA_FILE": str(apns.ca_file)}.items():
-            monkeypatch.setenv(name, value)
-        yield fcm, apns
-        for client in push_backends._clients.values():
-            if client is not None:
-                client.close()
-        push_backends._clients.clear()
-
-
 def app_patient(p, platform, token, preference="push"):
     participants.register_push_device(participant=p, platform=platform, token=token,
                                       at=datetime(2026, 3, 1, tzinfo=CHICAGO))
@@ -126,6 +87,43 @@ def test_a_transient_fcm_error_goes_back_to_queued_and_the_retry_sends_it(alice,
     assert (message.status, message.attempts) == ("sent", 2) and len(fcm.messages) == 1
 
 
+@pytest.mark.parametrize(("platform", "token", "error"), [
+    ("android", FCM_TOKEN, "QUOTA_EXCEEDED"), ("android", FCM_TOKEN, "UNAVAILABLE"),
+    ("ios", APNS_TOKEN, (429, "TooManyRequests")), ("ios", APNS_TOKEN, (503, "ServiceUnavailable"))])
+def test_retry_after_holds_the_retry_until_the_provider_said(alice, providers, run_tick, platform, token, error):
+    fcm, apns = providers
+    fake = fcm if platform == "android" else apns
+    fake.errors.append(error)
+    fake.retry_after = "120"
+    app_patient(alice, platform, token)
+    run_tick(PROMPT_AT)
+    message = OutboundMessage.objects.get(channel="push")
+    assert message.status == "queued" and message.not_before == PROMPT_AT + timedelta(seconds=120)
+    with time_machine.travel(PROMPT_AT, tick=False):
+        # The retry task waits at least the 120 s (plus up to a fifth, so a burst does not return at once).
+        assert all(120 <= outbox.retry_countdown(message.pk, 0) <= 144 for _ in range(50))
+    with time_machine.travel(PROMPT_AT + timedelta(seconds=60), tick=False):
+        # The 30 s backoff alone would have sent it by now; neither a stray task nor the sweeper does.
+        assert outbox.send_message(message.pk) == "not-claimed"
+        assert outbox.requeue_stuck_messages(older_than=timedelta(0)) == 0
+    with time_machine.travel(PROMPT_AT + timedelta(seconds=121), tick=False):
+        assert outbox.send_message(message.pk) == "sent"
+    delivered = fcm.messages if platform == "android" else [r for r in apns.requests if r["status"] == 200]
+    assert len(delivered) == 1
+
+
+def test_a_retry_after_longer_than_ten_minutes_is_cut_to_ten(alice, providers, run_tick):
+    fcm, _ = providers
+    fcm.errors.append("QUOTA_EXCEEDED")
+    fcm.retry_after = "86400"
+    app_patient(alice, "android", FCM_TOKEN)
+    run_tick(PROMPT_AT)
+    message = OutboundMessage.objects.get(channel="push")
+    assert message.not_before == PROMPT_AT + outbox.MAX_RETRY_AFTER
+    with time_machine.travel(PROMPT_AT + outbox.MAX_RETRY_AFTER, tick=False):
+        assert outbox.send_message(message.pk) == "sent"
+
+
 def test_a_permanent_fcm_error_fails_without_retry(alice, providers, run_tick):
     fcm, _ = providers
     fcm.errors = ["SENDER_ID_MISMATCH"]
@@ -165,3 +163,48 @@ def test_a_push_to_a_withdrawn_participant_is_cancelled_before_sending(alice, pr
     participants.change_phase(participant=alice, phase="withdrawn", actor="system:test", reason="test")
     assert outbox.send_message(message.pk) == "cancelled"
     assert fcm.messages == [] and ScheduledPrompt.objects.filter(outbound=message).count() == 0
+
+
+def test_the_readme_walk_through_push_ignored_sms_fallback_offline_diary_all_on_the_participant_page(
+        alice, providers, run_tick, sync_sends, admin_client):
+    """The issue's "done when", through the patient API, the real FCM client and the tick, then the site's page."""
+    fcm, _ = providers
+    app = APIClient()
+    app.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(participant=alice, device='Pixel 8')[1]}")
+    with time_machine.travel(datetime(2026, 3, 20, 12, 0, tzinfo=CHICAGO), tick=False):
+        assert app.post("/api/v1/patient/devices", {"platform": "android", "token": FCM_TOKEN},
+                        format="json").status_code == 201
+        me = app.patch("/api/v1/patient/me", {"channel_preference": "push_then_sms"}, format="json").json()
+        assert (me["channel_preference"], me["push_devices_active"]) == ("push_then_sms", 1)
+        planner.plan_prompts(now=datetime(2026, 3, 20, 12, 0, tzinfo=CHICAGO))
+    run_tick(PROMPT_AT)  # 19:00: the push, through the fake FCM
+    [pushed] = fcm.messages
+    assert pushed["message"]["notification"]["body"] == "Your evening diary is open."
+    run_tick(PROMPT_AT + timedelta(minutes=30))  # ignored: the SMS fallback
+    [sms] = sync_sends
+    assert sms["to"] == alice.phone and "diary" in sms["body"].lower()
+    run_tick(datetime(2026, 3, 20, 21, 30, 20, tzinfo=CHICAGO))  # the reminder: by push alone, an SMS already went
+    run_tick(datetime(2026, 3, 20, 22, 0, 20, tzinfo=CHICAGO))  # and its fallback is skipped
+    assert len(fcm.messages) == 2 and len(sync_sends) == 1
+    # Filled in on a train at 21:00 without signal, sent at 03:10 after the window closed.
+    with time_machine.travel(datetime(2026, 3, 21, 3, 10, tzinfo=CHICAGO), tick=False):
+        r = app.post("/api/v1/patient/answers", {
+            "instrument": "ITCH_NRS", "timepoint": "DAILY", "answers": {"1": 6},
+            "captured_at": "2026-03-20T21:00:00-05:00", "device_time": "2026-03-21T03:10:00-05:00"},
+            format="json", HTTP_IDEMPOTENCY_KEY="3f1c2b9e-0d4a-4c8e-9a57-1b2c3d4e5f60")
+        assert r.status_code == 201, r.json()
+        assert (r.json()["diary_date"], r.json()["submitted_at"], r.json()["received_at"]) == (
+            "2026-03-20", "2026-03-20T21:00:00-05:00", "2026-03-21T03:10:00-05:00")
+        page = admin_client.get(reverse("admin:diaries_participant_change", args=[alice.pk])).content.decode()
+    # Both times of the diary (the page writes UTC): captured 21:00 CDT, received 03:10 CDT.
+    assert "2026-03-21 02:00<br><small>captured offline; received 2026-03-21 08:10, device clock 0 s off" in page
+    # The channel history: the two pushes to the Android device, the one SMS, and which prompt went how.
+    assert page.count("<td>Push (Android (FCM))</td><td>diary</td>") == 1
+    assert page.count("<td>Push (Android (FCM))</td><td>reminder</td>") == 1
+    assert page.count("<td>SMS</td><td>diary</td>") == 1
+    prompts = page[page.index('id="prompts"'):]
+    for kind, channel in (("prompt", "Push, sent</td><td>Sent"), ("prompt", "SMS fallback: SMS, sent</td><td>Sent"),
+                          ("reminder", "Push, sent</td><td>Sent"),
+                          ("reminder", "SMS fallback</td><td>Skipped</td><td>an SMS already went out for this diary")):
+        assert f"<td>Evening diary {kind}</td><td>2026-03-20</td><td>{channel}</td>" in prompts
+    assert "Reminders go by push_then_sms." in page
