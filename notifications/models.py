@@ -143,6 +143,12 @@ class OutboundMessage(models.Model):
     # Never delivered after this (a prompt's window closing; at most 10 h): sent with Twilio's
     # ValidityPeriod or as a push's expiry, and the earliest deadline goes first.
     expires_at = models.DateTimeField(null=True, blank=True)
+    # A text the carrier could not deliver for a passing reason (30003, 30008) is sent again as a
+    # new row linked to it (notifications/redelivery.py): one-to-one, so a repeated callback
+    # cannot send it twice. Not handed over before send_after (the backoff).
+    resend_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="resent_as")
+    send_after = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
