@@ -2,10 +2,12 @@
 after a backoff with jitter, while its window is open, a bounded number of times, once per failure
 whatever the callbacks' order or repeats. Against the local fake Twilio server."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.test import Client
 from django.urls import reverse
 
 from diaries import participants
@@ -187,3 +189,35 @@ def test_re_sends_back_off_with_jitter():
     assert 150 <= min(first) < max(first) <= 450  # 5 min, 0.5 to 1.5 times
     assert 450 <= min(second) < max(second) <= 1350  # 15 min
     assert len({round(d, 3) for d in first}) > 150  # spread, not one instant for a whole burst
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("statuses", [("undelivered", "undelivered"), ("undelivered", "failed")])
+def test_concurrent_failure_callbacks_send_it_again_once(twilio, alice, statuses):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks serialise only on PostgreSQL; SQLite serialises whole transactions (CI runs this)")
+    first = prompt(alice)
+    barrier = threading.Barrier(len(statuses))
+    answers = []
+
+    def deliver(status):
+        client = Client()
+        url, params, signature = twilio.status_callback(twilio.messages[0], status, "30003",
+                                                        url=reverse("twilio-status", args=[first.pk]))
+        barrier.wait()
+        try:
+            answers.append(signed_post(client, url, params, TOKEN).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver, args=(s,)) for s in statuses]
+    with time_machine.travel(at(1), tick=False):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert answers == [204, 204]
+    assert OutboundMessage.objects.filter(resend_of=first).count() == 1
