@@ -80,3 +80,16 @@ def test_the_admin_shows_the_pause_and_the_operator_alert(twilio, alice, client,
     assert "sending is paused since" in alerts and "The carrier filtered the text" in alerts
     page = admin_client.get(reverse("admin:diaries_participant_change", args=[alice.pk])).content.decode()
     assert "Sending is paused" in page
+
+
+def test_operator_alerts_are_e_mailed_to_the_operator_not_to_a_site(twilio, alice, client, settings, mailoutbox):
+    from diaries.alert_email import email_site_staff
+
+    pause_by_refusals(twilio, alice, client)
+    operator_alerts = list(Alert.objects.filter(kind="sms_sender"))
+    assert [email_site_staff(a) for a in operator_alerts] == [0, 0]  # no OPERATOR_EMAILS: the admin only
+    settings.OPERATOR_EMAILS = ["ops@example.org"]
+    assert [email_site_staff(a) for a in operator_alerts] == [1, 1]
+    assert {m.to[0] for m in mailoutbox} == {"ops@example.org"}
+    paused = next(m for m in mailoutbox if "sending is paused" in m.body)
+    assert "sms_sender resume" in paused.body and alice.phone not in paused.body and alice.usubjid not in paused.body
