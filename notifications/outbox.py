@@ -3,7 +3,8 @@
 A message moves queued -> sending -> sent -> delivered | undelivered | failed. The claim
 (queued -> sending) commits before anything is sent, so a message is handed over at most
 once; status callbacks only move it forward; a sweeper re-enqueues rows stuck in queued
-and fails the ones a dead worker left in sending.
+and fails the ones a dead worker left in sending. A text undelivered for a passing reason
+is sent again as a new row (notifications/redelivery.py), not before its `send_after`.
 """
 
 from __future__ import annotations
