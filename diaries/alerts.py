@@ -19,6 +19,9 @@ WHAT_TO_DO = {
     AlertKind.OPTED_OUT: "No texts are sent. Call the participant to ask why; if they wish, they text START "
                          "(or you press Resume SMS once they agree).",
     AlertKind.UNDELIVERABLE: "Texts do not reach this number: check it with the participant and correct it.",
+    AlertKind.SMS_SENDER: "For the study's operator, not a site: fix the sender with Twilio (register the 10DLC "
+                          "campaign, change the filtered content). If sending is paused, resume it afterwards with "
+                          "`manage.py sms_sender resume`; `manage.py sms_sender status` shows the pause.",
     AlertKind.UNKNOWN_SENDER: "Someone texted the study number from a number no participant has: check whether a "
                               "participant changed phones.",
 }

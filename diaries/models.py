@@ -266,6 +266,8 @@ class AlertKind(models.TextChoices):
     UNKNOWN_SENDER = "unknown_sender", "Text from an unknown number"
     DEVICE_DEACTIVATED = "device_deactivated", "App device no longer reachable by push"
     CLOCK_OFF = "clock_off", "App device clock far off"
+    # The study's operator, not a site: carriers refuse the study's sender (30007, 30034) or sending is paused.
+    SMS_SENDER = "sms_sender", "Carriers refuse the study's SMS sender (operator)"
 
 
 class AlertStatus(models.TextChoices):

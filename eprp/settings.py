@@ -271,6 +271,9 @@ EMAIL_BACKEND = os.environ.get(
     "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "eprp@localhost")
+# Who runs the study's SMS sender (not a site): e-mailed the operator alerts (carriers refuse the
+# sender, sending paused). Comma-separated; without it those alerts are only in the admin.
+OPERATOR_EMAILS = [a.strip() for a in os.environ.get("OPERATOR_EMAILS", "").split(",") if a.strip()]
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # The SMTP server of alert e-mails: EMAIL_URL (smtp://user:password@host:587/?tls=1, or
 # smtps:// for implicit TLS on 465) or the separate variables; EMAIL_TIMEOUT so a dead

@@ -143,8 +143,14 @@ class OutboundMessage(models.Model):
     # Never delivered after this (a prompt's window closing; at most 10 h): sent with Twilio's
     # ValidityPeriod or as a push's expiry, and the earliest deadline goes first.
     expires_at = models.DateTimeField(null=True, blank=True)
-    # A queued retry is not handed over before this: the provider's Retry-After (429, 503), bounded.
+    # A queued message is not handed over before this: the provider's Retry-After (429, 503), bounded,
+    # or a re-send's backoff.
     not_before = models.DateTimeField(null=True, blank=True)
+    # A text the carrier could not deliver for a passing reason (30003, 30008) is sent again as a
+    # new row linked to it (notifications/redelivery.py): one-to-one, so a repeated callback
+    # cannot send it twice. It waits out its backoff in not_before.
+    resend_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="resent_as")
 
     class Meta:
         ordering = ["-created_at"]

@@ -3,7 +3,8 @@
 A message moves queued -> sending -> sent -> delivered | undelivered | failed. The claim
 (queued -> sending) commits before anything is sent, so a message is handed over at most
 once; status callbacks only move it forward; a sweeper re-enqueues rows stuck in queued
-and fails the ones a dead worker left in sending.
+and fails the ones a dead worker left in sending. A text undelivered for a passing reason
+is sent again as a new row (notifications/redelivery.py), not before its `not_before`.
 """
 
 from __future__ import annotations
@@ -20,17 +21,20 @@ from django.db.models import Case, CharField, F, Q, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
-from diaries import alerts, participants, phones
-from diaries.models import AlertKind, Participant, Phase, PushPlatform
+from diaries import alerts, audit, participants, phones
+from diaries.models import AlertKind, DiaryRecord, Participant, Phase, PushPlatform
 from diaries.patient.web import links
 from notifications.chatbot import texts
 from notifications.providers import (
     BAD_NUMBER,
     OPTED_OUT,
     SENDER_PROBLEM,
+    TRIED_AGAIN,
     Outgoing,
+    Pause,
     Sent,
     TransportError,
+    get_transport,
     push,
     push_backends,
     send_all,
@@ -146,6 +150,10 @@ def send_messages(message_ids, *, transport=None) -> dict:
             _set_status(message, OutboundStatus.CANCELLED, error_message="opted out or withdrawn before sending")
             results[message.pk] = OutboundStatus.CANCELLED
             continue
+        if message.resend_of_id is not None and in_touch_since(message.participant, message.created_at):
+            _set_status(message, OutboundStatus.CANCELLED, error_message=RESEND_NOT_NEEDED)
+            results[message.pk] = OutboundStatus.CANCELLED
+            continue
         valid_for = seconds_left(message, now)
         if valid_for <= 0:
             _set_status(message, OutboundStatus.EXPIRED, error_message=EXPIRED_UNSENT)
@@ -180,6 +188,15 @@ def send_messages(message_ids, *, transport=None) -> dict:
     handed_over = [pk for pk, status in results.items() if status != "retry"]
     OutboundMessage.objects.filter(pk__in=handed_over, sealed_body__isnull=False).update(sealed_body=None)
     return results
+
+
+RESEND_NOT_NEEDED = "Not re-sent: the patient has texted or entered a diary since, so the phone works again."
+
+
+def in_touch_since(participant: Participant, at: datetime) -> bool:
+    """The patient texted us or entered a diary after `at`: a text they missed is not worth re-sending."""
+    return (participant.inbound_messages.filter(received_at__gt=at).exists()
+            or DiaryRecord.objects.filter(participant=participant, submitted_at__gt=at).exists())
 
 
 def seconds_left(message: OutboundMessage, now: datetime) -> int:
@@ -319,6 +336,8 @@ def _send_failed(message: OutboundMessage, exc) -> str:
         # Back to queued: the retry claims it again like any other queued message.
         _set_status(message, OutboundStatus.QUEUED, code=exc.code, error_message=reason)
         return "retry"
+    if exc.retryable and reason.endswith(TRIED_AGAIN):  # it will not be tried again after all
+        reason = f"{reason.removesuffix(TRIED_AGAIN)}; not sent after {message.attempts} tries."
     _set_status(message, OutboundStatus.FAILED, code=exc.code, error_message=reason)
     return OutboundStatus.FAILED
 
@@ -339,8 +358,26 @@ def _act_on(problem: str, participant: Participant, code: str, *, reason: str = 
                            key=f"number:{participant.phone_hash[:16]}",
                            detail=reason or f"SMS provider error {code}: check the number.")
     elif problem == SENDER_PROBLEM:
-        alerts.raise_alert(study=participant.study, kind=AlertKind.UNDELIVERABLE, key=f"sender:{provider}:{code}",
+        alerts.raise_alert(study=participant.study, kind=AlertKind.SMS_SENDER, key=f"sender:{provider}:{code}",
                            detail=f"For the study's operator: {reason or f'SMS provider error {code}.'}")
+        transport = get_transport()
+        transport.record_sender_refused()
+        if (pause := transport.sending_paused()) is not None:
+            alert_sender_paused(participant.study, pause)
+
+
+def alert_sender_paused(study, pause: Pause) -> None:
+    """One operator alert per pause (a pause after a resume is a new one), audited when it opens."""
+    key = f"paused:{pause.sender}:{pause.since:%Y%m%dT%H%M%S}"
+    alert = alerts.raise_alert(
+        study=study, kind=AlertKind.SMS_SENDER, key=key,
+        detail=(f"For the study's operator: sending is paused since {pause.since:%Y-%m-%d %H:%M} UTC after "
+                f"{pause.refused} texts in a row were refused by carriers. No text goes out until it is resumed: "
+                "fix the sender, then run `manage.py sms_sender resume --by <your user name> --reason ...`."),
+    )
+    if alert is not None:
+        audit.log(actor=f"system:{settings.SMS_BACKEND}", action="sms_sender.pause", obj=alert,
+                  after={"sender": pause.sender, "since": pause.since, "refused": pause.refused})
 
 
 def record_delivery_status(*, message_id, status: str, error_code: str = "", problem: str | None = None,

@@ -9,10 +9,12 @@ anyone, superusers included: a correction is a new record with a reason.
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import formats, timezone
@@ -36,6 +38,7 @@ from diaries.models import (
 from diaries.patient.app import auth as patient_auth
 from diaries.staff import display, views
 from diaries.staff.scoping import SiteScopedAdmin
+from notifications.models import ReconciledText
 
 
 @admin.register(Study)
@@ -54,21 +57,26 @@ class SiteAdmin(SiteScopedAdmin):
     """Sites come from the study file; only a superuser assigns their staff (audit-logged)."""
 
     site_path = ""
-    list_display = ["number", "name", "country", "zone", "participant_count", "compliance_link"]
+    list_display = ["number", "name", "country", "zone", "participant_count", "reconciled_texts", "compliance_link"]
     list_filter = ["study", "country"]
     search_fields = ["number", "name"]
     ordering = ["study", "number"]
     filter_horizontal = ["staff"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(n_participants=Count("participants"))
+        # A subquery, not a second Count over a join (it would multiply the participants).
+        reconciled = (ReconciledText.objects.filter(inbound__participant__site=OuterRef("pk")).order_by()
+                      .values("inbound__participant__site").annotate(n=Count("pk")).values("n"))
+        return super().get_queryset(request).annotate(
+            n_participants=Count("participants"), n_reconciled=Coalesce(Subquery(reconciled), 0))
 
     def get_fields(self, request, obj=None):
-        fields = ["study", "number", "name", "country", "zone", "phone", "hours", "compliance_link"]
+        fields = ["study", "number", "name", "country", "zone", "phone", "hours", "compliance_link",
+                  "reconciled_texts"]
         return [*fields, "staff"] if request.user.is_superuser else fields
 
     def get_readonly_fields(self, request, obj=None):
-        return ["study", "number", "name", "country", "zone", "phone", "hours", "compliance_link"]
+        return ["study", "number", "name", "country", "zone", "phone", "hours", "compliance_link", "reconciled_texts"]
 
     def has_change_permission(self, request, obj=None):
         return request.user.is_superuser
@@ -84,6 +92,18 @@ class SiteAdmin(SiteScopedAdmin):
     @admin.display(description="Participants", ordering="n_participants")
     def participant_count(self, obj):
         return obj.n_participants
+
+    @admin.display(description="Texts reconciled", ordering="n_reconciled")
+    def reconciled_texts(self, obj):
+        """Texts of the site's participants whose webhook failed, found later in Twilio's log."""
+        if obj is None or obj.pk is None:
+            return "-"
+        n = getattr(obj, "n_reconciled", None)
+        if n is None:
+            n = ReconciledText.objects.filter(inbound__participant__site=obj).count()
+        url = reverse("admin:notifications_inboundmessage_changelist") + "?" + urlencode(
+            {"participant__site__id__exact": obj.pk, "reconciled": "yes"})
+        return format_html('<a href="{}">{}</a>', url, n)
 
     @admin.display(description="Compliance")
     def compliance_link(self, obj):

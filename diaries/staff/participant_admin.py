@@ -26,7 +26,8 @@ from diaries.models import (
 )
 from diaries.staff import display, views
 from diaries.staff.scoping import ScopedInline, SiteScopedAdmin
-from notifications.models import OutboundStatus, PromptStatus
+from notifications.models import OutboundStatus, PromptStatus, ReconciledText
+from notifications.providers import get_transport
 
 
 class VisitInline(ScopedInline):
@@ -215,18 +216,20 @@ class ParticipantAdmin(SiteScopedAdmin):
             "summary": summary,
             "compliance": summary.compliance,
             "open_alerts": [(a, alerts_service.what_to_do(a)) for a in summary.open_alerts],
+            "sending_paused": get_transport().sending_paused(),
             "delivery_problem": p.outbound_messages.filter(
                 status__in=[OutboundStatus.FAILED, OutboundStatus.UNDELIVERED]).order_by("-created_at").first(),
             "records": records[:RECORDS_SHOWN],
             "records_count": records.count(),
             "records_url": reverse("admin:diaries_diaryrecord_changelist") + "?" + urlencode({"q": p.usubjid}),
-            "inbound": p.inbound_messages.order_by("-received_at")[:50],
-            "outbound": p.outbound_messages.select_related("device").order_by("-created_at")[:50],
+            "inbound": p.inbound_messages.select_related("reconciled").order_by("-received_at")[:50],
+            "reconciled_count": ReconciledText.objects.filter(inbound__participant=p).count(),
+            "outbound": p.outbound_messages.select_related("device", "resent_as").order_by("-created_at")[:50],
             # Upcoming: still to be sent. A prompt handled before its time (cancelled by a completed diary,
             # or sent ahead by `manage.py dispatch_prompts`) is listed with the handled ones and its channel.
             "upcoming_prompts": p.prompts.filter(status=PromptStatus.PENDING, due_at__gte=now).order_by("due_at")[:20],
-            "past_prompts": p.prompts.select_related("outbound").exclude(status=PromptStatus.PENDING, due_at__gte=now)
-                             .order_by("-due_at")[:20],
+            "past_prompts": p.prompts.select_related("outbound__resent_as")
+                             .exclude(status=PromptStatus.PENDING, due_at__gte=now).order_by("-due_at")[:20],
             "devices": p.push_devices.order_by("-last_registered_at"),
             "channel_preference": p.channel_preference or p.study.rules.channel_default,
             "alerts": alerts,

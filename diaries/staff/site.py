@@ -16,6 +16,7 @@ from django.utils import timezone
 from diaries import roles, selectors
 from diaries.staff.login import StaffLoginForm, StaffOTPLoginForm
 from notifications.models import OutboundMessage, OutboundStatus
+from notifications.providers import get_transport
 
 # "Texts failing" on the home page: messages that failed or were not delivered in the last day.
 FAILING_WINDOW = timedelta(hours=24)
@@ -50,6 +51,7 @@ class StaffAdminSite(admin.AdminSite):
         now = timezone.now()
         today = [(selectors.site_today(site, now=now), failing_texts(site, now=now)) for site in sites]
         return super().index(request, {**(extra_context or {}), "site_today": today,
+                                       "sending_paused": get_transport().sending_paused(),
                                        "failing_since": (now - FAILING_WINDOW).isoformat(timespec="seconds")})
 
     @property

@@ -11,6 +11,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -26,6 +27,9 @@ BACKENDS = {
 class Sent:
     provider_sid: str
 
+
+# How a provider's plain reason ends when it will try again; a final failure says otherwise.
+TRIED_AGAIN = "; it will be tried again."
 
 # What a failed message means for the participant, whatever the provider calls it.
 OPTED_OUT = "opted_out"  # the recipient opted out with the carrier: record it, text no more
@@ -49,9 +53,25 @@ class TransportError(Exception):
         self.reason = reason  # for the coordinator, in plain words (the participant page shows it)
 
 
+@dataclass(frozen=True)
+class Pause:
+    """Sending paused for a sender that carriers refuse, until the operator resumes it."""
+
+    sender: str
+    since: datetime
+    refused: int  # refusals in a row, nothing delivered in between, when it paused
+
+
 class Transport:
     def send(self, *, to: str, body: str, status_callback: str | None, validity_period: int | None = None) -> Sent:
         raise NotImplementedError
+
+    def record_sender_refused(self) -> None:
+        """A message refused because of the sender (SENDER_PROBLEM); a provider may pause sending for it."""
+
+    def sending_paused(self) -> Pause | None:
+        """The pause of this transport's sender, if sending is paused."""
+        return None
 
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from notifications.providers import BAD_NUMBER, OPTED_OUT, SENDER_PROBLEM
+from notifications.providers import BAD_NUMBER, OPTED_OUT, SENDER_PROBLEM, TRIED_AGAIN
 
 # What the outbox does about a code besides recording it.
 RETRY = "retry"  # often temporary: try again later, with backoff and jitter
@@ -27,6 +27,11 @@ class Policy:
         return self.action == RETRY
 
     @property
+    def cause(self) -> str:
+        """What happened, without the promise of a retry (a failure reported later may not be re-sent)."""
+        return self.reason.removesuffix(TRIED_AGAIN)
+
+    @property
     def problem(self) -> str | None:
         return self.action if self.action in (OPTED_OUT, BAD_NUMBER, SENDER_PROBLEM) else None
 
@@ -34,12 +39,12 @@ class Policy:
 CALL_THE_PATIENT = "call the patient to update it."
 POLICY: dict[str, Policy] = {
     # Transient: the handset or the network, or Twilio itself.
-    "30003": Policy(RETRY, "The phone could not be reached (switched off or out of signal); it will be tried again."),
-    "30008": Policy(RETRY, "The carrier reported an unknown error; it will be tried again."),
-    "20429": Policy(RETRY, "Twilio was busy (too many requests); it will be tried again."),
+    "30003": Policy(RETRY, "The phone could not be reached (switched off or out of signal)" + TRIED_AGAIN),
+    "30008": Policy(RETRY, "The carrier reported an unknown error" + TRIED_AGAIN),
+    "20429": Policy(RETRY, "Twilio was busy (too many requests)" + TRIED_AGAIN),
     # The sender's queue is full (per number: 21611; per Messaging Service: 30001).
-    "21611": Policy(RETRY, "Too many texts were waiting at Twilio; it will be tried again."),
-    "30001": Policy(RETRY, "Too many texts were waiting at Twilio; it will be tried again."),
+    "21611": Policy(RETRY, "Too many texts were waiting at Twilio" + TRIED_AGAIN),
+    "30001": Policy(RETRY, "Too many texts were waiting at Twilio" + TRIED_AGAIN),
     # The number: the site fixes it with the patient.
     "21211": Policy(BAD_NUMBER, "This is not a valid phone number; " + CALL_THE_PATIENT),
     "21614": Policy(BAD_NUMBER, "This number is not a mobile phone and cannot receive texts; " + CALL_THE_PATIENT),
@@ -56,7 +61,7 @@ POLICY: dict[str, Policy] = {
     "21612": Policy(FAIL, "This number cannot be reached from the study's sending number; tell the study's operator."),
 }
 UNKNOWN = Policy(FAIL, "Twilio reported error {code}; tell the study's operator if it repeats.")
-SERVER_ERROR = Policy(RETRY, "Twilio did not answer properly; it will be tried again.")
+SERVER_ERROR = Policy(RETRY, "Twilio did not answer properly" + TRIED_AGAIN)
 # Twilio fails a message that waited in its queue past its ValidityPeriod (30001 after the
 # period, or 30010-style codes): ours, whatever the code, when the message's deadline passed.
 EXPIRED_REASON = "Not delivered in time: it expired unsent when its diary window closed (the phone was off or " \

@@ -8,17 +8,21 @@ Redis's own clock (one clock for every worker); in the embedded shape (no Redis)
 the process, which is the only one sending.
 
 Also here: a sender that carriers refuse (30007 filtered, 30034 unregistered) is paused
-when every one of its recent messages failed, so a whole evening's prompts are not burnt.
+when every one of its recent messages failed, so a whole evening's prompts are not burnt,
+until the operator resumes it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 
 import redis
 from django.conf import settings
 from django.core.cache import cache
+
+from notifications.providers import Pause
 
 # A fixed window per second on Redis's clock: INCR the second's counter; over the budget,
 # wait until the next second (microseconds returned) and try again. No turn is given in
@@ -81,9 +85,13 @@ def _script(url: str):
     return script
 
 
-# A sender is paused after this many carrier refusals in a row with nothing delivered in between.
+# A sender is paused after this many carrier refusals in a row with nothing delivered in between,
+# and stays paused until the operator resumes it (`manage.py sms_sender resume`): an unregistered
+# 10DLC number (30034) or filtered content (30007) does not fix itself, and every text sent
+# meanwhile would be refused too (and count against the sender with the carriers).
 PAUSE_AFTER = 10
-PAUSE_SECONDS = 15 * 60
+# Refusals are counted in a row within this long; the pause itself has no expiry.
+REFUSED_WINDOW = 15 * 60
 
 
 def _health_key(who: str) -> str:
@@ -97,10 +105,10 @@ def _pause_key(who: str) -> str:
 def record_refused(*, who: str | None = None) -> bool:
     """One more message refused because of the sender (30007, 30034); True when that paused it."""
     who = who or sender()
-    cache.add(_health_key(who), 0, timeout=PAUSE_SECONDS)
+    cache.add(_health_key(who), 0, timeout=REFUSED_WINDOW)
     refused = cache.incr(_health_key(who))
     if refused >= PAUSE_AFTER:
-        return cache.add(_pause_key(who), refused, timeout=PAUSE_SECONDS)
+        return cache.add(_pause_key(who), {"since": time.time(), "refused": refused}, timeout=None)
     return False
 
 
@@ -113,6 +121,22 @@ def is_paused(*, who: str | None = None) -> bool:
     return cache.get(_pause_key(who or sender())) is not None
 
 
-def resume(*, who: str | None = None) -> None:
-    """The operator fixed the sender (registered the campaign, changed the content)."""
-    cache.delete_many([_pause_key(who or sender()), _health_key(who or sender())])
+def paused(*, who: str | None = None) -> Pause | None:
+    """The sender's pause (since when, after how many refusals), or None."""
+    who = who or sender()
+    value = cache.get(_pause_key(who))
+    if value is None:
+        return None
+    return Pause(sender=who, since=datetime.fromtimestamp(value["since"], UTC), refused=value["refused"])
+
+
+def refused_in_a_row(*, who: str | None = None) -> int:
+    return cache.get(_health_key(who or sender())) or 0
+
+
+def resume(*, who: str | None = None) -> bool:
+    """The operator fixed the sender (registered the campaign, changed the content); True if it was paused."""
+    who = who or sender()
+    was_paused = is_paused(who=who)
+    cache.delete_many([_pause_key(who), _health_key(who)])
+    return was_paused

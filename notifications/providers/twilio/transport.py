@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from notifications.providers import SENDER_PROBLEM, Sent, Transport, TransportError
+from notifications.providers import Pause, Sent, Transport, TransportError
 from notifications.providers.twilio import errors, pacing
+
+log = logging.getLogger(__name__)
 
 # Twilio's maximum (and default) ValidityPeriod: 10 hours.
 MAX_VALIDITY = 36_000
-PAUSED_REASON = ("Sending is paused: carriers refused every recent text from the study's number; "
-                 "the study's operator has been told.")
+PAUSED_REASON = ("Not sent: sending is paused for the whole study because carriers refused every recent text "
+                 "from the study's number; the study's operator has been told.")
 
 
 class TwilioTransport(Transport):
@@ -44,14 +48,19 @@ class TwilioTransport(Transport):
         except TwilioRestException as exc:
             code = str(exc.code or exc.status)
             policy = errors.policy_of(code, http_status=exc.status)
-            if policy.problem == SENDER_PROBLEM:
-                pacing.record_refused()
             raise TransportError(f"twilio {exc.status}: {exc.msg}", code=code, retryable=policy.retryable,
                                  problem=policy.problem, reason=policy.reason) from exc
         except OSError as exc:  # connection refused, reset, timeout
             raise TransportError(f"twilio unreachable: {exc}", code="network", retryable=True,
                                  reason=errors.SERVER_ERROR.reason) from exc
         return Sent(provider_sid=message.sid)
+
+    def record_sender_refused(self) -> None:
+        if pacing.record_refused():
+            log.error("sender %s paused: carriers refused every recent message", pacing.sender())
+
+    def sending_paused(self) -> Pause | None:
+        return pacing.paused()
 
 
 class _RedirectingClient(TwilioHttpClient):

@@ -12,11 +12,10 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from notifications import carrier_keywords
+from notifications import carrier_keywords, redelivery
 from notifications.inbound import Inbound, receive_sms
 from notifications.models import InboundMessage
 from notifications.outbox import record_delivery_status
-from notifications.providers import SENDER_PROBLEM
 from notifications.providers.twilio import errors, pacing
 
 log = logging.getLogger(__name__)
@@ -133,8 +132,9 @@ def record_status(*, message_id, params, reconciled: bool = False) -> bool:
         problem=policy.problem if policy else None, reason=policy.reason if policy else "",
         provider_sid=params.get("MessageSid", ""), reconciled=reconciled,
     )
-    if changed and policy is not None and policy.problem == SENDER_PROBLEM and pacing.record_refused():
-        log.error("sender %s paused after carriers refused every recent message (error %s)", pacing.sender(), code)
-    elif changed and status == "delivered":
+    if changed and status == "delivered":
         pacing.record_delivered()
+    elif changed and policy is not None and policy.retryable and status in ("failed", "undelivered"):
+        # Accepted, then not delivered for a passing reason (30003 unreachable, 30008): sent again while useful.
+        redelivery.resend_undelivered(message_id=message_id, cause=policy.cause)
     return changed

@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from diaries import participants
+from diaries import alerts, participants
 from diaries.models import Alert, DiaryRecord, Participant
 from notifications import outbox
 from notifications.models import DeliveryStatus, InboundMessage, OutboundMessage, PromptKind, ScheduledPrompt
@@ -71,7 +71,8 @@ def test_a_sender_problem_alerts_the_operator_once_per_cause_not_per_patient(twi
         twilio.errors.append((400, int(code), "refused"))
         assert sent(p)[1] == "failed"
     alert = Alert.objects.get()
-    assert alert.participant is None and alert.site is None and "operator" in alert.detail
+    assert alert.kind == "sms_sender" and alert.participant is None and alert.site is None
+    assert "operator" in alert.detail and "operator" in alerts.what_to_do(alert)
     assert not Participant.objects.get(pk=alice.pk).opted_out
 
 
@@ -80,7 +81,10 @@ def test_a_sender_every_carrier_refuses_is_paused_and_resumes(twilio, alice, cli
     for message in twilio.messages:  # 30034 comes back in the status callback
         assert callback(client, twilio, message, "failed", "30034").status_code == 204
     assert pacing.is_paused()
-    assert Alert.objects.filter(kind="undeliverable", participant=None).count() == 1
+    # One alert for the cause (30034) and one for the pause, for the operator; none for a site.
+    operator = Alert.objects.filter(kind="sms_sender", participant=None, site=None)
+    assert sorted(a.key.split(":")[0] for a in operator) == ["paused", "sender"]
+    assert not Alert.objects.exclude(kind="sms_sender").exists()
     held, status = sent(alice)
     assert status == "retry" and len(twilio.messages) == pacing.PAUSE_AFTER  # nothing more left
     assert "paused" in OutboundMessage.objects.get(pk=held).error_message
