@@ -36,8 +36,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from analysis.export import audited_export_transfer
 from analysis.randomization import import_randomization
-from analysis.services import run_export
 from diaries import participants
 from diaries.diary import Recorded, submit_diary
 from diaries.models import Alert, Channel, DiaryRecord, Participant, Phase, Randomization, Study, Timepoint
@@ -584,8 +584,8 @@ class Simulation:
         # The transfer is of the participants this simulation randomized: others of the study
         # without an arm (the demo's, a real study's) are left out explicitly and listed in the
         # manifest, never pooled.
-        manifest = run_export(study=self.study, directory=export_dir, formats=["csv"], unblinded=True,
-                              actor=statistician, exclude_unrandomized=True)
+        manifest = audited_export_transfer(study=self.study, directory=export_dir, formats=["csv"], unblinded=True,
+                                           actor=statistician, exclude_unrandomized=True)
         s = self.summary
         s.export_dir = str(export_dir)
         s.outbound = OutboundMessage.objects.filter(participant__usubjid__startswith=f"SIM-{self.seed}-").count()
