@@ -23,6 +23,9 @@ NOT_FOR_THE_CORE = ("notifications", "analysis", "eprp", "diaries.patient", "dia
 PURE = (
     "diaries/protocol/",
     "notifications/chatbot/",
+    "analysis/adqs.py",
+    "analysis/compliance.py",
+    "analysis/derived.py",
     "analysis/endpoints.py",
     "analysis/inputs.py",
     "analysis/scoring.py",
