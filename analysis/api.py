@@ -1,6 +1,6 @@
 """The sponsor REST API: exports (list, request, status, download) and pseudonymised diary records.
 
-Token authentication; sponsors and unblinded statisticians only (analysis.services.can_use_sponsor_api).
+Token authentication; sponsors and unblinded statisticians only (analysis.access.can_use_sponsor_api).
 Read-only except requesting an export. Arms only for users with diaries.view_randomization:
 an export's blinding is fixed when it is requested, and blinded users never see an
 unblinded export (it is not in their queryset: 404, not 403, so its existence stays hidden).
@@ -23,7 +23,10 @@ from rest_framework.views import APIView
 
 from diaries.models import Study
 
-from . import fhir, selectors, services
+from . import fhir, selectors
+from .access import can_use_sponsor_api
+from .export import UnrandomizedParticipants
+from .export_jobs import ExportRefused, FileChanged, open_export_file, request_export
 from .serializers import (
     DiaryRecordFilterSerializer,
     DiaryRecordSerializer,
@@ -37,7 +40,7 @@ class IsSponsorOrStatistician(BasePermission):
     message = "Only sponsor users and unblinded statisticians may use this API."
 
     def has_permission(self, request, view):
-        return services.can_use_sponsor_api(request.user)
+        return can_use_sponsor_api(request.user)
 
 
 PERMISSIONS = [IsAuthenticated, IsSponsorOrStatistician]
@@ -94,13 +97,12 @@ class ExportList(generics.ListAPIView):
         data.is_valid(raise_exception=True)
         study = _study(data.validated_data.get("study"))
         try:
-            export = services.request_export(user=request.user, study=study, formats=data.validated_data["formats"],
-                                             unblinded=data.validated_data["unblinded"],
-                                             as_of=data.validated_data["as_of"],
-                                             exclude_unrandomized=data.validated_data["exclude_unrandomized"])
-        except services.ExportRefused as exc:
+            export = request_export(user=request.user, study=study, formats=data.validated_data["formats"],
+                                    unblinded=data.validated_data["unblinded"], as_of=data.validated_data["as_of"],
+                                    exclude_unrandomized=data.validated_data["exclude_unrandomized"])
+        except ExportRefused as exc:
             raise PermissionDenied(str(exc)) from exc
-        except services.UnrandomizedParticipants as exc:
+        except UnrandomizedParticipants as exc:
             # Never pooled by accident: the caller randomizes them or excludes them explicitly.
             return Response({"detail": str(exc), "unrandomized": exc.participants}, status=status.HTTP_400_BAD_REQUEST)
         body = ExportSerializer(export, context={"request": request}).data
@@ -148,10 +150,10 @@ class ExportFile(APIView):
         if export.status != "done":
             return Response({"detail": f"export is {export.status}"}, status=status.HTTP_409_CONFLICT)
         try:
-            path, sha256 = services.open_export_file(export=export, name=name, user=request.user)
+            path, sha256 = open_export_file(export=export, name=name, user=request.user)
         except FileNotFoundError as exc:
             raise Http404("no such file in this export") from exc
-        except services.FileChanged as exc:
+        except FileChanged as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         response = FileResponse(path.open("rb"), as_attachment=True, filename=name, content_type=content_type)

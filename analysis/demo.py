@@ -18,9 +18,9 @@ from diaries.models import Participant, Randomization, Study
 
 from .accounts import create_api_account
 from .export import FORMATS
+from .export_jobs import request_export, work_export
 from .models import Export
 from .randomization import import_randomization
-from .services import perform_export, request_export
 
 STATISTICIAN = "demo-statistician"
 SPONSOR = "demo-sponsor"
@@ -69,7 +69,7 @@ def demo_export(study: Study) -> Export | None:
     if Export.objects.filter(requested_by=statistician).exists():
         return None
     export = request_export(user=statistician, study=study, formats=DEMO_FORMATS, unblinded=True, dispatch=False)
-    perform_export(export.id)
+    work_export(export.id)
     return Export.objects.get(pk=export.pk)
 
 

@@ -3,6 +3,8 @@
 The input files are written from the database, read back through the same validation
 as compute_endpoints, and the outputs computed from what was read: so compute_endpoints
 on the exported inputs reproduces the exported outputs byte for byte.
+audited_export_transfer is the same write recorded in the audit trail: what the command,
+the simulator and the API's export jobs (export_jobs.py) call.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -33,6 +36,7 @@ from analysis.transfer import (
     write_inputs,
     write_outputs,
 )
+from diaries import audit
 from diaries.models import Study
 from diaries.protocol.windows import study_day
 
@@ -141,6 +145,29 @@ def export_transfer(
         if staging.exists():
             shutil.rmtree(staging)
     return manifest
+
+
+def audited_export_transfer(*, study: Study, directory, formats, unblinded: bool, actor: Any, as_of=None,
+                            exclude_unrandomized: bool = False) -> dict:
+    """export_transfer, and who exported what in the audit trail, with every file's SHA-256.
+
+    Raises UnrandomizedParticipants for an unblinded export whose analysis set is not all
+    randomized, unless `exclude_unrandomized` (then the manifest lists who was left out).
+    """
+    requested_by = actor.get_username() if hasattr(actor, "get_username") else str(actor)
+    manifest = export_transfer(study=study, directory=directory, unblinded=unblinded, formats=formats, as_of=as_of,
+                               exclude_unrandomized=exclude_unrandomized, requested_by=requested_by)
+    audit.log(actor=actor, action="export.transfer", obj=study,
+              after={"unblinded": unblinded, "formats": list(formats), "as_of": manifest["as_of"],
+                     "excluded_unrandomized": [p["USUBJID"] for p in manifest["excluded_unrandomized"]],
+                     "files": _audited_files(manifest["files"], unblinded)})
+    return manifest
+
+
+def _audited_files(files: list[dict], unblinded: bool) -> list:
+    """The files as the audit trail keeps them: an unblinded file's checksum and row count depend on
+    the arms (a blinded reader could rebuild the file and try arm combinations), so only its name."""
+    return [f["name"] for f in files] if unblinded else files
 
 
 def _write_longterm(study: Study, directory: Path, as_of) -> None:

@@ -25,7 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import t as t_distribution
 
-from analysis.endpoints import BLINDED_GROUP
+from analysis.derived import BLINDED_GROUP
 from analysis.inputs import describe_participant
 from analysis.stats import wilson_interval
 from analysis.transfer import arm_counts

@@ -1,6 +1,7 @@
-"""Reads from the database into the DataFrames of the transfer contract (ENDPOINTS.md section 5).
+"""Reads from the database: the DataFrames of the transfer contract (ENDPOINTS.md section 5), the
+records of the sponsor API and the exports a user may see.
 
-The only place in analysis/ that touches the ORM: the computations take what this returns.
+The computations of analysis/ take what this returns and never touch the ORM.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from datetime import timedelta
 import pandas as pd
 from django.db.models import Exists, F, OuterRef, Prefetch, Subquery
 
+from analysis.access import can_see_arms, can_use_sponsor_api
 from analysis.inputs import DIARY_COLUMNS, PARTICIPANT_COLUMNS, VISIT_COLUMNS, Inputs
+from analysis.models import Export
 from diaries.models import DiaryRecord, Participant, Randomization, Study, TreatmentEvent, Visit
 from diaries.protocol.windows import day1 as windows_day1
 
@@ -106,9 +109,6 @@ def fhir_records(study: Study):
 
 def exports_for(user):
     """The exports a user may see: blinded users never see an unblinded export."""
-    from analysis.models import Export
-    from analysis.services import can_see_arms, can_use_sponsor_api
-
     if not can_use_sponsor_api(user):
         return Export.objects.none()
     exports = Export.objects.select_related("study", "requested_by")

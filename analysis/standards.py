@@ -16,7 +16,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 import pandas as pd
 
-from analysis.endpoints import PARAMETERS
+from analysis.derived import PARAMETERS
 
 DATASET_JSON_VERSION = "1.1.0"
 DEFINE_FILE = "define.xml"

@@ -1,10 +1,4 @@
-"""Celery tasks of the analysis side: thin, take ids, safe to run twice."""
+"""Celery tasks of the analysis side: thin, take ids, safe to run twice. The export task lives beside
+the function it runs (export_jobs.py); importing it here registers it for the worker's autodiscovery."""
 
-from celery import shared_task
-
-from . import services
-
-
-@shared_task(acks_late=True)
-def run_export(export_id: str) -> str:
-    return services.perform_export(export_id)
+from analysis.export_jobs import work_export_task  # noqa: F401 - registered for autodiscovery

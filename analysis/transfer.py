@@ -14,6 +14,9 @@ import numpy as np
 import pandas as pd
 
 from analysis import endpoints
+from analysis.adqs import ADQS_COLUMNS, adqs_rows
+from analysis.compliance import COMPLIANCE_COLUMNS, compliance_rows
+from analysis.derived import BLINDED_GROUP, MIN_DAYS, analysis_set, derive
 from analysis.inputs import (
     DIARY_COLUMNS,
     DIARY_FILE,
@@ -32,10 +35,10 @@ DEFAULT_REFERENCE_ARM = "VEHICLE"
 # name in the outputs dict -> (file name, columns, sort key). String keys sort by
 # Unicode code point; AVISITN is an integer and sorts numerically (DAY 2 before DAY 10).
 OUTPUT_FILES = {
-    "adqs": ("adqs.csv", endpoints.ADQS_COLUMNS, ["USUBJID", "PARAMCD", "AVISITN"]),
+    "adqs": ("adqs.csv", ADQS_COLUMNS, ["USUBJID", "PARAMCD", "AVISITN"]),
     "responders": ("responders.csv", endpoints.RESPONDER_COLUMNS, ["USUBJID", "ENDPOINT"]),
     "endpoint_summary": ("endpoint_summary.csv", SUMMARY_COLUMNS, ["ENDPOINT", "ARM"]),
-    "compliance": ("compliance.csv", endpoints.COMPLIANCE_COLUMNS, ["USUBJID", "PERIOD"]),
+    "compliance": ("compliance.csv", COMPLIANCE_COLUMNS, ["USUBJID", "PERIOD"]),
 }
 # Exported input files are sorted by their key columns (ITEM and WEEK numerically).
 INPUT_FILES = {
@@ -49,7 +52,7 @@ def compute_endpoints(
     inputs: Inputs,
     as_of=None,
     reference_arm: str = DEFAULT_REFERENCE_ARM,
-    min_days: int = endpoints.MIN_DAYS,
+    min_days: int = MIN_DAYS,
 ) -> dict[str, pd.DataFrame]:
     """adqs, responders, endpoint_summary and compliance, each sorted in file order.
 
@@ -58,7 +61,7 @@ def compute_endpoints(
     point only once its nominal last day is on or before it (ENDPOINTS.md section 4).
     """
     as_of = default_as_of(inputs) if as_of is None else as_of
-    derived = endpoints.derive(inputs.participants, inputs.diary, inputs.visits, min_days, as_of=as_of)
+    derived = derive(inputs.participants, inputs.diary, inputs.visits, min_days, as_of=as_of)
     subjects = derived.subjects
     binary = endpoints.binary_outcomes(derived)
     continuous = endpoints.continuous_outcomes(derived)
@@ -76,10 +79,10 @@ def compute_endpoints(
     )
 
     outputs = {
-        "adqs": endpoints.adqs_rows(derived),
+        "adqs": adqs_rows(derived),
         "responders": endpoints.responder_rows(derived, binary),
         "endpoint_summary": summary,
-        "compliance": endpoints.compliance_rows(inputs.diary, subjects, as_of),
+        "compliance": compliance_rows(inputs.diary, subjects, as_of),
     }
     return {name: sort_rows(frame, OUTPUT_FILES[name][2]) for name, frame in outputs.items()}
 
@@ -94,7 +97,7 @@ def default_as_of(inputs: Inputs):
 def not_yet_reached(inputs: Inputs, as_of=None) -> list[str]:
     """Endpoints no participant of the analysis set is evaluable for at the cut-off (N = 0 in every arm)."""
     as_of = default_as_of(inputs) if as_of is None else as_of
-    reached = endpoints.analysis_set(inputs.participants, as_of)["REACHED"]
+    reached = analysis_set(inputs.participants, as_of)["REACHED"]
     latest = int(reached.max()) if len(reached) else None
     every = [*endpoints.BINARY_ENDPOINTS, *endpoints.CONTINUOUS_ENDPOINTS]
     return sorted(e.name for e in every if latest is None or latest < endpoints.last_study_day(e))
@@ -103,7 +106,7 @@ def not_yet_reached(inputs: Inputs, as_of=None) -> list[str]:
 def arm_counts(outputs: dict[str, pd.DataFrame]) -> dict[str, int]:
     """Participants of the analysis set per arm (ALL when blinded), from responders.csv."""
     per_subject = outputs["responders"].drop_duplicates("USUBJID")
-    arms = per_subject["ARM"].astype(str).replace("", endpoints.BLINDED_GROUP)
+    arms = per_subject["ARM"].astype(str).replace("", BLINDED_GROUP)
     return {arm: int(count) for arm, count in sorted(arms.value_counts().items())}
 
 

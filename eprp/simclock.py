@@ -25,11 +25,11 @@ PUBLISHED_KEY = "eprp:simulation:published"
 # A token pushed by the task that brings the in-flight count to zero: the simulator blocks
 # on it instead of polling the count (polling cost up to a poll interval per step).
 DRAINED_KEY = "eprp:simulation:drained"
-# The simulated patients' replies, played by the workers (eprp.simulation.play_replies):
+# The simulated patients' replies, played by the workers (eprp.simulation.workers.play_replies):
 # what went wrong there, and how many web diaries the window refused.
 FAILURES_KEY = "eprp:simulation:failures"
 REFUSED_KEY = "eprp:simulation:refused"
-REPLIES_TASK = "eprp.simulation.play_replies"
+REPLIES_TASK = "eprp.simulation.workers.play_replies"
 
 _redis = None
 _redis_pid = None
@@ -152,9 +152,9 @@ def connect_worker(app) -> None:
     if os.environ.get("EPRP_MODE") == "production":
         raise RuntimeError("EPRP_SIMULATED_CLOCK is for simulations only: refused with EPRP_MODE=production")
 
-    # The patients' replies are a task of eprp.simulation, which needs the models: the worker
+    # The patients' replies are a task of eprp.simulation.workers, which needs the models: the worker
     # imports it once Django is set up.
-    app.conf.imports = (*app.conf.imports, "eprp.simulation")
+    app.conf.imports = (*app.conf.imports, "eprp.simulation.workers")
     connect_publisher()
     task_prerun.connect(install_clock, weak=False, dispatch_uid="eprp-simclock-prerun")
     task_postrun.connect(remove_clock, weak=False, dispatch_uid="eprp-simclock-postrun")

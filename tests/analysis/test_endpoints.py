@@ -218,7 +218,7 @@ def test_no_participant_with_an_arm_blinds_every_output(tmp_path):
 
 
 def test_a_mix_of_randomized_and_unrandomized_participants_is_never_pooled(tmp_path):
-    from analysis.endpoints import derive
+    from analysis.derived import derive
     from analysis.inputs import read_inputs
 
     files = TrialFiles([participant("S1", arm="RUX15"), participant("S2", arm=""),

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from analysis import export_jobs
 from diaries import roles
 from tests.conftest import CHICAGO, answer, enroll, write_diaries
 
@@ -91,15 +92,13 @@ def randomized(trial):
 @pytest.fixture
 def run_tasks_on_commit(monkeypatch, django_capture_on_commit_callbacks):
     """Export tasks dispatched on commit run synchronously here (the worker test runs a real one)."""
-    from analysis import tasks
-
     calls = []
 
     def delay(export_id):
         calls.append(export_id)
-        return tasks.run_export(export_id)
+        return export_jobs.work_export_task(export_id)
 
-    monkeypatch.setattr(tasks.run_export, "delay", delay)
+    monkeypatch.setattr(export_jobs.work_export_task, "delay", delay)
     return calls
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from django.contrib.auth.models import Group
 
-from analysis import tasks
+from analysis import export_jobs
 from analysis.models import Export
 from diaries import roles
 from diaries.models import AuditEvent
@@ -54,7 +54,7 @@ def test_the_task_is_safe_to_run_twice(trial, sponsor, run_tasks_on_commit, djan
     request_export(sponsor, capture=django_capture_on_commit_callbacks)
     export = Export.objects.get()
     assert export.status == "done"
-    assert tasks.run_export(str(export.id)) == "skipped"
+    assert export_jobs.work_export_task(str(export.id)) == "skipped"
     assert AuditEvent.objects.filter(action="export.transfer").count() == 1
 
 
@@ -80,7 +80,7 @@ def test_a_blinded_request_stays_blinded_when_it_runs(randomized, sponsor, djang
     with django_capture_on_commit_callbacks(execute=False):
         response = client_for(sponsor).post("/api/v1/exports/", {}, format="json")
     sponsor.groups.add(Group.objects.get(name=roles.STATISTICIAN))
-    tasks.run_export(response.json()["id"])
+    export_jobs.work_export_task(response.json()["id"])
     export = Export.objects.get()
     assert set(pd.read_csv(export.path / "endpoint_summary.csv", dtype=str).ARM) == {"ALL"}
 
@@ -109,7 +109,7 @@ def test_an_unblinded_export_fails_if_the_permission_is_withdrawn_before_it_runs
         response = client_for(statistician).post("/api/v1/exports/", {"unblinded": True}, format="json")
     statistician.groups.clear()
     statistician = type(statistician).objects.get(pk=statistician.pk)  # no cached permissions
-    assert tasks.run_export(response.json()["id"]) == "failed"
+    assert export_jobs.work_export_task(response.json()["id"]) == "failed"
     export = Export.objects.get()
     assert export.status == "failed" and "randomization" in export.error
     assert not export.path.exists()

@@ -4,9 +4,8 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from analysis.export import FORMATS, UnrandomizedParticipants
+from analysis.export import FORMATS, UnrandomizedParticipants, audited_export_transfer
 from analysis.randomization import PERMISSION
-from analysis.services import run_export
 from diaries.models import Study
 
 
@@ -44,9 +43,9 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"--as-of {as_of!r} is not a date YYYY-MM-DD", returncode=2) from exc
         try:
-            manifest = run_export(study=studies.get(), directory=output, formats=formats,
-                                  unblinded=bool(unblinded_as), as_of=cutoff, actor=actor,
-                                  exclude_unrandomized=exclude_unrandomized)
+            manifest = audited_export_transfer(study=studies.get(), directory=output, formats=formats,
+                                               unblinded=bool(unblinded_as), as_of=cutoff, actor=actor,
+                                               exclude_unrandomized=exclude_unrandomized)
         except UnrandomizedParticipants as exc:
             self.stderr.write(f"refused: {len(exc.participants)} participant(s) of the analysis set have no "
                               f"randomization; an unblinded analysis is never pooled:")

@@ -1,4 +1,4 @@
-"""simulate_trial: play a trial forward through the real paths (see eprp/simulation.py)."""
+"""simulate_trial: play a trial forward through the real paths (see eprp/simulation/)."""
 
 import sys
 from pathlib import Path
@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from diaries import studies
 from diaries.demo import STUDY_FILE
-from eprp.simulation import Simulation, default_end
+from eprp.simulation.trial import Simulation, default_end
 
 
 class Command(BaseCommand):

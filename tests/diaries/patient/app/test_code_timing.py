@@ -8,7 +8,7 @@ from django.core import signals
 from django.db import close_old_connections
 from rest_framework.test import APIRequestFactory
 
-from diaries.patient.app.views import CodeView
+from diaries.patient.app.views.signin import CodeView
 from notifications import outbox
 from notifications.models import OutboundMessage, OutboundStatus
 

@@ -6,21 +6,14 @@ dispatched by the same functions the beat schedule runs; the outbox sends throug
 locmem transport; simulated patients read what they were sent and answer with signed
 Twilio webhooks through Django's request handling (some use the web diary's service
 instead); site staff record Day 1, visits and discontinuations through diaries.participants.
-
-Patients follow trajectories by arm, built to separate as the TRuE-AD studies did:
-vehicle improves a little, 0.75% clearly, 1.5% most, with a small drop within 12
-hours of the first application; within an arm, patients differ in how well they
-respond, so that every arm has responders and non-responders.
+Who the patients are and what they answer: patients.py; the worker mode: workers.py.
 """
 
 from __future__ import annotations
 
+import csv
 import heapq
-import math
-import os
 import random
-import subprocess
-import sys
 import time as clock_time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,81 +21,28 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import time_machine
-from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from analysis.export import audited_export_transfer
 from analysis.randomization import import_randomization
-from analysis.services import run_export
 from diaries import participants
-from diaries.diary import Recorded, submit_diary
-from diaries.models import Alert, Channel, DiaryRecord, Participant, Phase, Randomization, Study, Timepoint
-from diaries.protocol import windows
+from diaries.models import Alert, DiaryRecord, Participant, Phase, Randomization, Study
 from eprp import simclock
 from eprp.celery import app
 from notifications import tasks
 from notifications.models import InboundMessage, OutboundMessage, OutboundStatus, PromptStatus, ScheduledPrompt
 from notifications.providers import locmem
-from notifications.providers.twilio import webhooks
 from notifications.scheduling import dispatch, missed, planner
 
-ARMS = ("RUX15", "RUX075", "VEHICLE")
-ARM_WEIGHTS = (2, 2, 1)
-# The drop 12 h after the first application, which lasts (Papp et al. 2021: -0.1
-# vehicle, -0.4 0.75%, -0.5 1.5%).
-H12_EFFECT = {"VEHICLE": 0.1, "RUX075": 0.4, "RUX15": 0.5}
-# Itch NRS improvement reached by Week 8 on top of it: the arm's mean, and how much
-# patients differ (one normal "response" per patient, also used for sleep). Set so that
-# about as many reach the >=4-point improvement as in TRuE-AD (roughly 15-16% vehicle,
-# 40-43% 0.75%, 50-52% 1.5%): P(ITCH_EFFECT + H12_EFFECT + 2.0 z >= 4) is 15%, 40%, 50%.
-ITCH_EFFECT = {"VEHICLE": 1.8, "RUX075": 3.1, "RUX15": 3.5}
-ITCH_SPREAD = 2.0
-# PROMIS SD 8b raw-score improvement reached by Week 8: mean by arm, spread between patients.
-SLEEP_EFFECT = {"VEHICLE": 2.0, "RUX075": 5.5, "RUX15": 6.5}
-SLEEP_SPREAD = 3.0
-REVERSED_ITEMS = {2, 3, 7, 8}
-TOKEN = "simulation-auth-token"
-INBOUND_URL = "/sms/twilio/inbound/"
-
-
-@dataclass
-class SimPatient:
-    usubjid: str
-    phone: str
-    zone: str
-    site: str
-    language: str
-    arm: str
-    stratum: str
-    runin_start: date
-    adherence: float
-    itch0: float
-    sleep0: float  # mean item score at baseline (1..5)
-    web_user: bool
-    response: float = 0.0  # how well this patient responds, in standard deviations of the arm's spread
-    participant_id: object = None
-    stop_on: date | None = None
-    restart_on: date | None = None
-    discontinue_on: date | None = None
-    lesions_clear: bool = False
-    replies_today: int = 0
-    # The site's bookkeeping, so that most simulated hours need no database read.
-    day1_done: bool = False
-    week8_done: bool = False
-    ended: bool = False
-    visit_days: dict | None = None
-
-
-@dataclass(order=True)
-class Reply:
-    at: datetime
-    seq: int
-    usubjid: str = field(compare=False)
-    body: str = field(compare=False)
+from . import patients
+from .patients import INBOUND_URL, TOKEN, WEB, Reply, SimPatient, record_web_diary
+from .workers import start_worker, stop_worker, worker_log
 
 
 @dataclass
@@ -151,27 +91,8 @@ class Simulation:
         sites = list(self.study.sites.order_by("number"))
         existing = Participant.objects.filter(study=self.study, usubjid__startswith="SIM").count()
         for i in range(self.n):
-            site = sites[i % len(sites)]
-            arm = self.rng.choices(ARMS, weights=ARM_WEIGHTS)[0]
-            zone = site.zone
-            spanish = site.country in ("ES", "MX") or self.rng.random() < 0.1
-            number = existing + i + 1
-            runin = (self.start.astimezone(ZoneInfo(zone)) + timedelta(days=1 + self.rng.randrange(4))).date()
-            p = SimPatient(
-                usubjid=f"SIM-{self.seed}-{number:04d}", phone=_phone(site.country, self.seed, number), zone=zone,
-                site=site.number, language="es" if spanish else "en", arm=arm,
-                stratum=self.rng.choice(("IGA2", "IGA3")), runin_start=runin,
-                adherence=min(0.98, max(0.5, self.rng.gauss(0.86, 0.08))),
-                itch0=min(10.0, max(4.0, self.rng.gauss(6.8, 1.4))),
-                sleep0=min(4.6, max(2.0, self.rng.gauss(3.1, 0.5))),
-                web_user=self.rng.random() < 0.15, response=self.rng.gauss(0, 1),
-            )
-            if self.rng.random() < 0.04:
-                p.stop_on = runin + timedelta(days=self.rng.randrange(3, 7 * self.weeks + 5))
-                if self.rng.random() < 0.5:
-                    p.restart_on = p.stop_on + timedelta(days=2)
-            if self.rng.random() < 0.03:
-                p.discontinue_on = runin + timedelta(days=self.rng.randrange(10, 7 * self.weeks + 7))
+            p = patients.new_patient(self.rng, site=sites[i % len(sites)], number=existing + i + 1, seed=self.seed,
+                                     start=self.start, weeks=self.weeks)
             self.patients[p.usubjid] = p
 
     def _enroll(self, p: SimPatient):
@@ -210,7 +131,6 @@ class Simulation:
         The worker (N prefork processes) reads the simulated clock from Redis around every
         task; the simulator waits for the work it set off to drain before moving the clock.
         """
-        from django.db import connection
         if connection.vendor != "postgresql" or not settings.CELERY_BROKER_URL.startswith("redis://"):
             raise RuntimeError("--workers needs PostgreSQL and Redis (DATABASE_URL, CELERY_BROKER_URL)")
         if app.conf.task_always_eager:
@@ -219,7 +139,7 @@ class Simulation:
         simclock.reset()
         simclock.publish_now(self.start)
         simclock.connect_publisher()
-        self._worker = _start_worker(self.workers)
+        self._worker = start_worker(self.workers)
         try:
             with (
                 override_settings(SMS_BACKEND="locmem", TWILIO_AUTH_TOKEN=TOKEN, ALLOWED_HOSTS=["*"]),
@@ -230,7 +150,7 @@ class Simulation:
             self.summary.refused += simclock.refused()
         finally:
             simclock.disconnect_publisher()
-            _stop_worker(self._worker)
+            stop_worker(self._worker)
             simclock.reset()
         return self.summary
 
@@ -314,9 +234,9 @@ class Simulation:
         deadline = clock_time.monotonic() + seconds
         while not simclock.wait_drained(timeout=1):
             if self._worker.poll() is not None:
-                raise RuntimeError(f"the simulation's worker exited ({self._worker.returncode}); see {_worker_log()}")
+                raise RuntimeError(f"the simulation's worker exited ({self._worker.returncode}); see {worker_log()}")
             if clock_time.monotonic() > deadline:
-                raise RuntimeError(f"tasks still in flight after {seconds:.0f} s; see {_worker_log()}")
+                raise RuntimeError(f"tasks still in flight after {seconds:.0f} s; see {worker_log()}")
         published = simclock.published()
         if published == self._checked:
             return  # nothing published since the last check
@@ -388,11 +308,8 @@ class Simulation:
             p.week8_done = True  # long-term now, or never in the vehicle-controlled period: nothing more at Week 8
 
     def _opt_out_and_back(self, p: SimPatient, today: date, now: datetime):
-        """A few patients text STOP one day (some in other words), and half of them START two days later."""
-        if p.stop_on == today:
-            self._reply(p, now + timedelta(hours=1), self.rng.choice(["STOP", "stop", "Stop texting me", "ALTO"]))
-        if p.restart_on == today:
-            self._reply(p, now + timedelta(hours=2), "START")
+        for at, body in patients.opt_out_and_back(self.rng, p, today, now):
+            self._reply(p, at, body)
 
     # --- patients ------------------------------------------------------------------------
 
@@ -436,72 +353,8 @@ class Simulation:
             self._react(self.patients[usubjid], kind, now)
 
     def _react(self, p: SimPatient, kind: str, now: datetime):
-        local = now.astimezone(ZoneInfo(p.zone))
-        day = local.date()
-        if kind in ("diary", "reminder"):
-            if self.rng.random() > p.adherence * (0.55 if kind == "reminder" else 1.0):
-                return
-            delay = timedelta(minutes=self.rng.expovariate(1 / 25))
-            if self.rng.random() < 0.02:
-                delay = timedelta(hours=self.rng.uniform(8.5, 12))  # a late reply the window refuses
-            if p.web_user and self.rng.random() < 0.7:
-                self._web_diary(p, now + delay)
-                return
-            itch = self._itch(p, day)
-            self._reply(p, now + delay, self.rng.choice([str(itch), str(itch), f"{itch}/10", f"itch {itch}"]))
-            options = self._sleep_options(p, day)
-            at = now + delay + timedelta(minutes=1)
-            if self.rng.random() < 0.75:
-                self._reply(p, at, " ".join(map(str, options)))
-            else:
-                answered = 8 if self.rng.random() < 0.9 else self.rng.randrange(3, 8)
-                for option in options[:answered]:
-                    at += timedelta(seconds=self.rng.randrange(20, 90))
-                    self._reply(p, at, str(option))
-            if self.rng.random() < 0.04:
-                self._reply(p, at + timedelta(minutes=5), str(max(0, min(10, itch + self.rng.choice((-1, 1))))))
-        elif kind == "h12":
-            if self.rng.random() < 0.85:
-                base = self._itch(p, day, h12=True)
-                self._reply(p, now + timedelta(minutes=self.rng.expovariate(1 / 15)), str(base))
-        elif kind == "lesion_checkin":
-            if self.rng.random() < 0.8:
-                cleared = self.rng.random() < (0.55 if p.arm != "VEHICLE" else 0.35)
-                word = "CLEAR" if cleared else "FLARE"
-                if cleared != p.lesions_clear or not cleared:
-                    self._reply(p, now + timedelta(minutes=20), word)
-                    if not cleared:
-                        self._reply(p, now + timedelta(minutes=22), "YES" if self.rng.random() < 0.15 else "NO")
-                p.lesions_clear = cleared
-
-    def _itch(self, p: SimPatient, day: date, h12: bool = False) -> int:
-        day1 = p.runin_start + timedelta(days=self.rules.runin_days)
-        study_day = windows.study_day(day, day1)
-        mean = p.itch0
-        if study_day >= 1:
-            effect = max(0.0, ITCH_EFFECT[p.arm] + ITCH_SPREAD * p.response)
-            mean -= effect * (1 - math.exp(-study_day / 9)) + H12_EFFECT[p.arm]
-        if h12:
-            mean = p.itch0 - H12_EFFECT[p.arm]
-        return int(min(10, max(0, round(self.rng.gauss(mean, 0.9)))))
-
-    def _sleep_options(self, p: SimPatient, day: date) -> list[int]:
-        day1 = p.runin_start + timedelta(days=self.rules.runin_days)
-        study_day = windows.study_day(day, day1)
-        mean = p.sleep0
-        if study_day >= 1:
-            effect = max(0.0, SLEEP_EFFECT[p.arm] + SLEEP_SPREAD * p.response)
-            mean -= effect / 8 * (1 - math.exp(-study_day / 10))
-        options = []
-        for item in range(1, 9):
-            score = int(min(5, max(1, round(self.rng.gauss(mean, 0.6)))))
-            options.append(6 - score if item in REVERSED_ITEMS else score)
-        return options
-
-    def _web_diary(self, p: SimPatient, at: datetime):
-        """Some patients use the web diary: the same use case the web views call."""
-        self.seq += 1
-        heapq.heappush(self.replies, Reply(at, self.seq, p.usubjid, "\x00web"))
+        for at, body in patients.reactions(self.rng, p, self.rules, kind, now):
+            self._reply(p, at, body)
 
     def _reply(self, p: SimPatient, at: datetime, body: str):
         self.seq += 1
@@ -513,11 +366,11 @@ class Simulation:
             reply = heapq.heappop(self.replies)
             clock.move_to(reply.at)
             p = self.patients[reply.usubjid]
-            if reply.body == "\x00web":
-                if not record_web_diary(p.participant_id, *self._web_answers(p, reply.at)):
+            if reply.body == WEB:
+                if not record_web_diary(p.participant_id, *patients.web_answers(self.rng, p, self.rules, reply.at)):
                     self.summary.refused += 1
                 continue
-            params, signature = self._webhook(p, reply)
+            params, signature = patients.webhook_form(p, reply, self.seed)
             response = self.client.post(INBOUND_URL, params, HTTP_X_TWILIO_SIGNATURE=signature)
             if response.status_code != 200:
                 raise RuntimeError(f"inbound webhook answered {response.status_code}")
@@ -535,11 +388,11 @@ class Simulation:
         while self.replies and self.replies[0].at <= until:
             reply = heapq.heappop(self.replies)
             p = self.patients[reply.usubjid]
-            if reply.body == "\x00web":
-                itch, options = self._web_answers(p, reply.at)
+            if reply.body == WEB:
+                itch, options = patients.web_answers(self.rng, p, self.rules, reply.at)
                 op = {"at": reply.at.timestamp(), "web": [str(p.participant_id), itch, options]}
             else:
-                params, signature = self._webhook(p, reply)
+                params, signature = patients.webhook_form(p, reply, self.seed)
                 op = {"at": reply.at.timestamp(), "sms": [params, signature]}
                 self.summary.inbound += 1
             by_patient.setdefault(reply.usubjid, []).append(op)
@@ -553,21 +406,7 @@ class Simulation:
             app.send_task(simclock.REPLIES_TASK, args=[chunk])
         self._drain()
         if failures := simclock.failures():
-            raise RuntimeError(f"simulated replies failed on the workers: {failures[:5]}; see {_worker_log()}")
-
-    def _webhook(self, p: SimPatient, reply: Reply) -> tuple[dict, str]:
-        """The form Twilio posts for a text from the patient, and its signature."""
-        params = {
-            "MessageSid": f"SM{self.seed % 16**8:08x}{reply.seq:024x}",
-            "AccountSid": settings.TWILIO_ACCOUNT_SID or "AC" + "5" * 32, "From": p.phone,
-            "To": "+13125550999", "Body": reply.body, "NumMedia": "0", "NumSegments": "1",
-            "SmsStatus": "received", "ApiVersion": "2010-04-01",
-        }
-        return params, webhooks.sign(settings.PUBLIC_BASE_URL + INBOUND_URL, params, TOKEN)
-
-    def _web_answers(self, p: SimPatient, at: datetime) -> tuple[int, list[int]]:
-        day = at.astimezone(ZoneInfo(p.zone)).date()
-        return self._itch(p, day), self._sleep_options(p, day)
+            raise RuntimeError(f"simulated replies failed on the workers: {failures[:5]}; see {worker_log()}")
 
     # --- the end -------------------------------------------------------------------------
 
@@ -584,8 +423,8 @@ class Simulation:
         # The transfer is of the participants this simulation randomized: others of the study
         # without an arm (the demo's, a real study's) are left out explicitly and listed in the
         # manifest, never pooled.
-        manifest = run_export(study=self.study, directory=export_dir, formats=["csv"], unblinded=True,
-                              actor=statistician, exclude_unrandomized=True)
+        manifest = audited_export_transfer(study=self.study, directory=export_dir, formats=["csv"], unblinded=True,
+                                           actor=statistician, exclude_unrandomized=True)
         s = self.summary
         s.export_dir = str(export_dir)
         s.outbound = OutboundMessage.objects.filter(participant__usubjid__startswith=f"SIM-{self.seed}-").count()
@@ -595,65 +434,10 @@ class Simulation:
         s.records = DiaryRecord.objects.current().filter(participant__usubjid__startswith=f"SIM-{self.seed}-").count()
         s.alerts = Counter(Alert.objects.filter(participant__usubjid__startswith=f"SIM-{self.seed}-")
                            .values_list("kind", flat=True))
-        import csv
-
         with open(f"{export_dir}/endpoint_summary.csv", encoding="utf-8") as f:
             s.endpoint_rows = list(csv.DictReader(f))
         s.manifest = manifest
         return s
-
-
-def record_web_diary(participant_id, itch: int, options: list[int]) -> bool:
-    """A web diary submission through the use case the web views call; False if refused."""
-    participant = Participant.objects.get(pk=participant_id)
-    result = submit_diary(participant=participant, channel=Channel.WEB, timepoint=Timepoint.DAILY, at=timezone.now(),
-                          answers={"ITCH_NRS": {1: itch}, "PROMIS_SD8B": {i + 1: o for i, o in enumerate(options)}})
-    return isinstance(result, Recorded)
-
-
-_worker_client: Client | None = None
-
-
-@shared_task(name=simclock.REPLIES_TASK, ignore_result=True)
-def play_replies(ops: list[dict]) -> None:
-    """On a simulation worker (simclock.REPLIES_TASK): patients' texts and web diaries, in order.
-
-    Each at its own simulated moment, nested inside the clock the worker installed for the
-    task. A text goes through Django's request handling as a signed webhook, as in one process.
-    Failures go to Redis for the simulator to raise; web diaries the window refused are counted.
-    """
-    global _worker_client
-    if _worker_client is None:
-        _worker_client = Client()
-    refused = 0
-    try:
-        for op in ops:
-            with time_machine.travel(datetime.fromtimestamp(op["at"], UTC), tick=False):
-                if "web" in op:
-                    refused += not record_web_diary(*op["web"])
-                    continue
-                params, signature = op["sms"]
-                response = _worker_client.post(INBOUND_URL, params, HTTP_X_TWILIO_SIGNATURE=signature)
-                if response.status_code != 200:
-                    simclock.record_failure(f"{params['MessageSid']}: the inbound webhook answered "
-                                            f"{response.status_code}")
-    except Exception as exc:
-        simclock.record_failure(f"{type(exc).__name__}: {exc}")
-        raise
-    finally:
-        if refused:
-            simclock.count_refused(refused)
-
-
-def _phone(country: str, seed: int, number: int) -> str:
-    """Fictional numbers: North American 555-01xx style exchanges and unassigned European ranges."""
-    # 2000..9999: clear of the demo participants' 555-01xx numbers.
-    n = 2000 + (seed * 7919 + number) % 8000
-    if country == "PL":
-        return f"+4860155{n:04d}"
-    if country == "ES":
-        return f"+3461255{n:04d}"
-    return f"+1312555{n:04d}" if country == "US" else f"+1617555{n:04d}"
 
 
 def _statistician():
@@ -673,46 +457,3 @@ def _statistician():
 
 def default_end() -> datetime:
     return timezone.now()
-
-
-def _worker_log():
-    return settings.VAR_DIR / "simulation-worker.log"
-
-
-def _start_worker(concurrency: int) -> subprocess.Popen:
-    """One Celery worker with `concurrency` prefork processes, on this database and broker, on the simulated clock."""
-    from urllib.parse import quote
-
-    from django.db import connection
-
-    db = connection.settings_dict
-    auth = quote(db["USER"] or "", safe="") + (f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else "")
-    env = dict(
-        os.environ, EPRP_SIMULATED_CLOCK="1", SMS_BACKEND="locmem", CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
-        DATABASE_URL=f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        SECRET_KEY=settings.SECRET_KEY, FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY,
-        PUBLIC_BASE_URL=settings.PUBLIC_BASE_URL, TWILIO_AUTH_TOKEN=TOKEN,
-        # Alert e-mails would leave the machine: the simulated sites get none.
-        EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend",
-        LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),
-    )
-    settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
-    with open(_worker_log(), "wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "eprp", "worker", "--pool", "prefork",
-             "--concurrency", str(concurrency), "--without-heartbeat", "--without-gossip", "--without-mingle",
-             "--loglevel", "WARNING", "--hostname", f"simulation-{os.getpid()}@%h"],
-            cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-
-def _stop_worker(worker: subprocess.Popen) -> None:
-    import signal
-
-    if worker.poll() is None:
-        os.killpg(worker.pid, signal.SIGTERM)  # warm shutdown: the (drained) worker just exits
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(10)

@@ -1,4 +1,9 @@
-"""Writes of the analysis side: exports, each audit-logged with its checksums."""
+"""Sponsor exports as jobs: requested through the API, worked by a Celery task after commit,
+their files served only as their manifest lists them. Each step is audit-logged.
+
+The task lives here, beside the function it runs, so the request enqueues it without an
+import back (analysis/tasks.py only registers it for the worker's autodiscovery).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ import hashlib
 import logging
 from datetime import date
 from pathlib import Path
-from typing import Any
 
+from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
@@ -15,51 +20,19 @@ from diaries import audit
 from diaries.models import Study
 
 from . import selectors
-from .export import FORMATS, UnrandomizedParticipants, export_transfer, unrandomized_participants
+from .access import can_see_arms, can_use_sponsor_api
+from .export import FORMATS, UnrandomizedParticipants, audited_export_transfer, unrandomized_participants
 from .models import Export, ExportStatus, export_directory
 
 logger = logging.getLogger(__name__)
-
-# Arms are blinded data: only these users may see them (roles.STATISTICIAN holds it).
-ARMS_PERMISSION = "diaries.view_randomization"
-# The sponsor role's permission: pull the transfer files through the API.
-EXPORT_PERMISSION = "diaries.export_transfer"
 
 
 class ExportRefused(PermissionError):
     pass
 
 
-def can_use_sponsor_api(user) -> bool:
-    """Sponsors and unblinded statisticians (and superusers); never site staff or monitors."""
-    return bool(user and user.is_active and (user.has_perm(EXPORT_PERMISSION) or user.has_perm(ARMS_PERMISSION)))
-
-
-def can_see_arms(user) -> bool:
-    return bool(user and user.is_active and user.has_perm(ARMS_PERMISSION))
-
-
-def run_export(*, study: Study, directory, formats, unblinded: bool, actor: Any, as_of=None,
-               exclude_unrandomized: bool = False) -> dict:
-    """Write a transfer and record who exported what, with every file's SHA-256.
-
-    Raises UnrandomizedParticipants for an unblinded export whose analysis set is not all
-    randomized, unless `exclude_unrandomized` (then the manifest lists who was left out).
-    """
-    requested_by = actor.get_username() if hasattr(actor, "get_username") else str(actor)
-    manifest = export_transfer(study=study, directory=directory, unblinded=unblinded, formats=formats, as_of=as_of,
-                               exclude_unrandomized=exclude_unrandomized, requested_by=requested_by)
-    audit.log(actor=actor, action="export.transfer", obj=study,
-              after={"unblinded": unblinded, "formats": list(formats), "as_of": manifest["as_of"],
-                     "excluded_unrandomized": [p["USUBJID"] for p in manifest["excluded_unrandomized"]],
-                     "files": _audited_files(manifest["files"], unblinded)})
-    return manifest
-
-
-def _audited_files(files: list[dict], unblinded: bool) -> list:
-    """The files as the audit trail keeps them: an unblinded file's checksum and row count depend on
-    the arms (a blinded reader could rebuild the file and try arm combinations), so only its name."""
-    return [f["name"] for f in files] if unblinded else files
+class FileChanged(RuntimeError):
+    pass
 
 
 @transaction.atomic
@@ -70,8 +43,6 @@ def request_export(*, user, study: Study, formats=("csv",), unblinded: bool = Fa
     An unblinded request is refused at once (UnrandomizedParticipants) when analysis-set
     participants have no randomization, unless they are explicitly excluded.
     """
-    from . import tasks
-
     if not can_use_sponsor_api(user):
         raise ExportRefused("only sponsors and unblinded statisticians may export")
     if unblinded and not can_see_arms(user):
@@ -92,11 +63,11 @@ def request_export(*, user, study: Study, formats=("csv",), unblinded: bool = Fa
               after={"export": export.id, "unblinded": unblinded, "formats": export.formats, "as_of": as_of,
                      "exclude_unrandomized": export.exclude_unrandomized})
     if dispatch:  # the demo works its export at once, before any worker runs
-        transaction.on_commit(lambda: tasks.run_export.delay(str(export.id)))
+        transaction.on_commit(lambda: work_export_task.delay(str(export.id)))
     return export
 
 
-def perform_export(export_id) -> str:
+def work_export(export_id) -> str:
     """Work one queued export: claimed once (queued -> running), then done with its manifest, or failed.
 
     Safe to run twice: a second run finds the row no longer queued and does nothing.
@@ -113,9 +84,9 @@ def perform_export(export_id) -> str:
             raise ExportRefused(f"{export.requested_by} may no longer see the randomization")
         directory = export.path
         directory.parent.mkdir(parents=True, exist_ok=True)
-        manifest = run_export(study=export.study, directory=directory, formats=export.formats,
-                              unblinded=export.unblinded, actor=export.requested_by, as_of=export.as_of,
-                              exclude_unrandomized=export.exclude_unrandomized)
+        manifest = audited_export_transfer(study=export.study, directory=directory, formats=export.formats,
+                                           unblinded=export.unblinded, actor=export.requested_by,
+                                           as_of=export.as_of, exclude_unrandomized=export.exclude_unrandomized)
     except Exception as exc:  # recorded on the row and in the log, never swallowed
         logger.exception("export %s failed", export_id)
         Export.objects.filter(id=export_id, status=ExportStatus.RUNNING).update(
@@ -128,8 +99,10 @@ def perform_export(export_id) -> str:
     return ExportStatus.DONE
 
 
-class FileChanged(RuntimeError):
-    pass
+# The name is the one queued messages already carry (the task was analysis.tasks.run_export).
+@shared_task(name="analysis.tasks.run_export", acks_late=True)
+def work_export_task(export_id: str) -> str:
+    return work_export(export_id)
 
 
 def open_export_file(*, export: Export, name: str, user) -> tuple[Path, str]:
