@@ -211,8 +211,13 @@ class _Reader:
         return {k: v for k, v in value.items() if isinstance(v, str)}
 
 
-def parse_study_config(text: str) -> StudyConfig:
-    """Parse and validate a study TOML; raises ConfigError listing every problem."""
+def parse_study_config(text: str, *, sms_budget: bool = True) -> StudyConfig:
+    """Parse and validate a study TOML; raises ConfigError listing every problem.
+
+    `sms_budget`: refuse an item whose question cannot fit a text message (load_study);
+    False to read a configuration already stored, so a study loaded before the check
+    still runs until its file is loaded again.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -289,7 +294,7 @@ def parse_study_config(text: str) -> StudyConfig:
         numbers = [it.number for it in items if it]
         if numbers != list(range(1, len(numbers) + 1)):
             r.fail(f"{path}.items", "item numbers must run 1, 2, 3, ... in order")
-        elif all(items):  # an item that did not parse has its own problem already
+        elif sms_budget and all(items):  # an item that did not parse has its own problem already
             _check_sms_fit(r, path, items, timepoints, languages)
         if code in instruments:
             r.fail(f"{path}.code", f"duplicate instrument {code!r}")
@@ -433,7 +438,7 @@ def _parse_item(r: _Reader, raw, path: str, scales: dict, languages) -> Item | N
     text = r.texts(raw, "text", path, languages)
     sms_text = _sms_texts(r, raw, "sms_text", path, languages)
     sms_h12_text = _sms_texts(r, raw, "sms_h12_text", path, languages)
-    if sms_h12_text and "h12_text" not in raw:
+    if sms_h12_text and "h12_text" not in raw:  # r.texts gave {} unless raw is a table
         r.fail(f"{path}.sms_h12_text", "an SMS form of h12_text, but the item has no h12_text")
     if kind == "nrs":
         lo, hi = r.get(raw, "min", path, int), r.get(raw, "max", path, int)

@@ -297,6 +297,13 @@ def test_the_full_spanish_itch_question_would_not_fit_and_the_loader_says_which(
     assert len(problems) == 2, problems
 
 
+def test_a_study_stored_before_the_check_still_reads():
+    """Study.rules parses the stored TOML without the budget: a running study never stops at a deploy."""
+    without = re.sub(r"(?m)^sms_(h12_)?text\.es = .*\n", "", STUDY)
+    stored = parse_study_config(without, sms_budget=False)
+    assert stored.instrument("ITCH_NRS").items[0].sms_question("es").startswith("En una escala de 0 a 10")
+
+
 def test_an_sms_form_that_still_cannot_fit_is_refused():
     longer = STUDY.replace('sms_text.es = "¿Qué', 'sms_text.es = "En una escala de 0 a 10, por favor, ¿qué', 1)
     with pytest.raises(ConfigError) as refused:
