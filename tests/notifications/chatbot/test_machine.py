@@ -19,6 +19,7 @@ import pytest
 from diaries.protocol import dates, sms
 from diaries.protocol.study_config import parse_study_config
 from notifications.chatbot import (
+    START_KINDS,
     AnswerRefused,
     Context,
     OptIn,
@@ -790,19 +791,7 @@ def every_reply(language: str) -> list[str]:
             out += [r.reply for r in run(World(make_ctx(language)), steps).log]
     for phase in ("vc", "long_term"):
         ctx = make_ctx(language, phase=phase, h12_open=True, visit_date=date(2025, 3, 5))
-        out += [
-            start(kind, ctx).reply
-            for kind in (
-                "diary",
-                "reminder",
-                "h12",
-                "lesion_checkin",
-                "stop_treatment",
-                "keep_treating",
-                "visit_reminder",
-                "optin_confirmation",
-            )
-        ]
+        out += [start(kind, ctx).reply for kind in START_KINDS]
     out.append(media_reply(make_ctx(language)))
     for n in range(1, 9):
         out.append(handle({"q": "promis", "date": "2025-03-04", "todo": [n]}, "x", make_ctx(language)).reply)
