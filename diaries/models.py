@@ -55,7 +55,9 @@ class Study(models.Model):
         # Parsed once per process and configuration version: every inbound text needs it.
         rules = _RULES_CACHE.get(self.config_hash)
         if rules is None:
-            rules = _RULES_CACHE[self.config_hash] = parse_study_config(self.config_toml)
+            # As stored: a study loaded before the SMS budget was checked keeps running
+            # (its long questions then take more segments) until load_study loads it again.
+            rules = _RULES_CACHE[self.config_hash] = parse_study_config(self.config_toml, sms_budget=False)
         return rules
 
 

@@ -329,9 +329,18 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # The SDK logs every request at INFO, query strings included: keep phone numbers out of logs.
-    "loggers": {"twilio.http_client": {"level": "WARNING"}},
+    "loggers": {
+        # The SDK logs every request at INFO, query strings included: keep phone numbers out of logs.
+        "twilio.http_client": {"level": "WARNING"},
+        # django-axes announces itself at INFO on every start (every manage.py command): noise
+        # before a newcomer's first screen; its lockouts are WARNING and still show.
+        "axes.apps": {"level": "WARNING"},
+    },
 }
+if CELERY_BROKER_URL == "filesystem://":
+    # kombu warns "No hostname was supplied. Reverting to default 'localhost'" at each
+    # connection: the filesystem transport has no host to supply (a Redis URL always has one).
+    LOGGING["loggers"]["kombu.connection"] = {"level": "ERROR"}
 
 # Refuse to load at all with a bad production configuration (gunicorn runs no system checks).
 from eprp.checks import configuration_problems, describe  # noqa: E402

@@ -14,11 +14,10 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from diaries import alerts, participants, phones
+from diaries import alerts, participants
 from diaries.models import AlertKind
 
-from .context import locked_conversation
-from .inbound import Inbound
+from .inbound import Inbound, sender_record
 from .models import InboundMessage
 
 KEYWORDS = ("STOP", "START", "HELP")
@@ -37,19 +36,9 @@ def receive_carrier_keyword(*, inbound: Inbound, keyword: str, now: datetime | N
 
 @transaction.atomic
 def _record(inbound: Inbound, keyword: str, now: datetime) -> None:
-    try:
-        e164 = phones.normalize(inbound.sender)
-    except phones.InvalidPhone:
-        e164 = inbound.sender
-    sender_hash = phones.lookup_hash(e164)
-    conversation = locked_conversation(sender_hash)
+    record, conversation = sender_record(inbound, now, channel="sms")
     participant = conversation.participant if conversation else None
-    record = InboundMessage(
-        message_sid=inbound.message_sid, sender_hash=sender_hash, sender_masked=phones.mask(e164),
-        channel="sms", body=inbound.body, num_media=inbound.num_media, received_at=now, reply="",
-        outcome=f"carrier_{keyword.lower()}", participant=participant,
-        study=participant.study if participant else None,
-    )
+    record.reply, record.outcome = "", f"carrier_{keyword.lower()}"
     record.save(force_insert=True)  # first: a repeated MessageSid stops here, before any change
     if participant is None or keyword == "HELP":
         return

@@ -24,7 +24,7 @@ from notifications import chatbot
 from notifications.chatbot import parsing, texts
 
 from .context import build_context, diary_date_now, locked_conversation
-from .models import InboundMessage, OutboundMessage
+from .models import Conversation, InboundMessage, OutboundMessage
 from .outbox import queue_message, send_diary_link
 
 log = logging.getLogger(__name__)
@@ -72,9 +72,12 @@ def receive_sms(*, inbound: Inbound, now: datetime | None = None) -> str:
         return earlier.reply
 
 
-@transaction.atomic
-def _receive(inbound: Inbound, now: datetime) -> str:
-    channel = "whatsapp" if inbound.sender.lower().startswith("whatsapp:") else "sms"
+def sender_record(inbound: Inbound, now: datetime, *, channel: str) -> tuple[InboundMessage, Conversation | None]:
+    """The inbound row, not saved yet, and its sender's conversation, row locked (None: not enrolled).
+
+    The one reading of a sender for every inbound path (a text, a keyword Twilio handled):
+    the number normalized where it can be, kept only as its hash and its masked form.
+    """
     try:
         e164 = phones.normalize(inbound.sender)
     except phones.InvalidPhone:
@@ -85,13 +88,21 @@ def _receive(inbound: Inbound, now: datetime) -> str:
     record = InboundMessage(
         message_sid=inbound.message_sid, sender_hash=sender_hash, sender_masked=phones.mask(e164),
         channel=channel, body=inbound.body, num_media=inbound.num_media, received_at=now,
+        participant=participant, study=participant.study if participant else None,
     )
-    if participant is None:
-        record.reply, record.outcome = _unknown_sender(sender_hash, now, inbound.body), "unknown_sender"
+    return record, conversation
+
+
+@transaction.atomic
+def _receive(inbound: Inbound, now: datetime) -> str:
+    channel = "whatsapp" if inbound.sender.lower().startswith("whatsapp:") else "sms"
+    record, conversation = sender_record(inbound, now, channel=channel)
+    if conversation is None:
+        record.reply, record.outcome = _unknown_sender(record.sender_hash, now, inbound.body), "unknown_sender"
         record.study = Study.objects.order_by("pk").first()
         record.save(force_insert=True)
         return record.reply
-    record.participant, record.study = participant, participant.study
+    participant = conversation.participant
     locked = lock_diary(participant, diary_date_now(participant, now))
     ctx = build_context(participant, now, locked=locked)
     if inbound.num_media and not inbound.body.strip():

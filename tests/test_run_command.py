@@ -53,6 +53,7 @@ def test_up_serves_admin_with_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path: Pat
                      f"http://127.0.0.1:{port}/api/schema/", "manage.py sms_chat TRUE-AD-"):
             assert line in banner, line
         assert "succeeded in" not in shown and "no staff" not in shown.lower()
+        assert " INFO " not in shown and " WARNING " not in shown, shown  # django-axes, kombu: in the log
         assert (tmp_path / "var" / "eprp.sqlite3").exists()
         assert (tmp_path / "var" / "admin-password.txt").exists()
         assert (tmp_path / "var" / "exports" / "simulation-1" / "endpoint_summary.csv").exists()

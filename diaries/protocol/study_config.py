@@ -16,6 +16,8 @@ from zoneinfo import available_timezones
 
 import phonenumbers
 
+from diaries.protocol import sms
+
 TIMEPOINTS = ("DAILY", "H12")
 # How prompts reach a participant (notifications.scheduling.channels.Preference).
 CHANNEL_PREFERENCES = ("sms", "push", "push_then_sms")
@@ -50,11 +52,21 @@ class Item:
     # The question as asked at the 12-hour assessment (its recall period is the 12 hours
     # since the first application, not the daily 24 hours); the daily text when absent.
     h12_text: dict[str, str] = field(default_factory=dict)
+    # The question as a text message asks it, in a language where the full text cannot fit
+    # the SMS budget (diaries/protocol/sms.py): a study team's wording, kept in the study
+    # file beside the full text; the web and the app always ask the full text.
+    sms_text: dict[str, str] = field(default_factory=dict)
+    sms_h12_text: dict[str, str] = field(default_factory=dict)
 
     def question(self, lang: str, timepoint: str = "DAILY") -> str:
         """The item's text in `lang` (English when it has none) for the daily diary or the H12 assessment."""
         texts = self.h12_text if timepoint == "H12" and self.h12_text else self.text
         return texts.get(lang) or texts["en"]
+
+    def sms_question(self, lang: str, timepoint: str = "DAILY") -> str:
+        """The question a text message asks: the SMS form in `lang` when the study gives one, else the full text."""
+        sms_texts = self.sms_h12_text if timepoint == "H12" and self.h12_text else self.sms_text
+        return sms_texts.get(lang) or self.question(lang, timepoint)
 
     @property
     def choices(self) -> range:
@@ -199,8 +211,13 @@ class _Reader:
         return {k: v for k, v in value.items() if isinstance(v, str)}
 
 
-def parse_study_config(text: str) -> StudyConfig:
-    """Parse and validate a study TOML; raises ConfigError listing every problem."""
+def parse_study_config(text: str, *, sms_budget: bool = True) -> StudyConfig:
+    """Parse and validate a study TOML; raises ConfigError listing every problem.
+
+    `sms_budget`: refuse an item whose question cannot fit a text message (load_study);
+    False to read a configuration already stored, so a study loaded before the check
+    still runs until its file is loaded again.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -277,6 +294,8 @@ def parse_study_config(text: str) -> StudyConfig:
         numbers = [it.number for it in items if it]
         if numbers != list(range(1, len(numbers) + 1)):
             r.fail(f"{path}.items", "item numbers must run 1, 2, 3, ... in order")
+        elif sms_budget and all(items):  # an item that did not parse has its own problem already
+            _check_sms_fit(r, path, items, timepoints, languages)
         if code in instruments:
             r.fail(f"{path}.code", f"duplicate instrument {code!r}")
         if code:
@@ -380,11 +399,47 @@ def _h12_text(r: _Reader, raw, path: str, languages) -> dict[str, str]:
     return r.texts(raw, "h12_text", path, languages)
 
 
+def _sms_texts(r: _Reader, raw, key: str, path: str, languages) -> dict[str, str]:
+    """An optional SMS form, in some of the study languages (those whose full text cannot fit)."""
+    value = r.texts(raw, key, path, languages, required=False)
+    for lang in value:
+        if lang not in languages:
+            r.fail(f"{path}.{key}.{lang}", "not a study language")
+    return value
+
+
+def _check_sms_fit(r: _Reader, path: str, items: list, timepoints, languages) -> None:
+    """Refuse an item whose question, as a text asks it (sms.item_text), cannot fit its language's budget.
+
+    The words the bot always puts around a question count (an options item's "3/8" and
+    its numbered options); what else it says before a question is left out when it does not fit.
+    """
+    asked = [tp for tp in TIMEPOINTS if tp in timepoints]
+    for j, item in enumerate(items):
+        for tp in asked:
+            if tp == "H12" and not item.h12_text and "DAILY" in asked:
+                continue  # asked in the daily words, checked there
+            key = "h12_text" if tp == "H12" else "text"
+            for lang in languages:
+                text = sms.item_text(item, lang, tp, k=len(items), n=len(items))
+                if sms.fits(lang, text):
+                    continue
+                own = (item.sms_h12_text if tp == "H12" else item.sms_text).get(lang)
+                where = f"{path}.items[{j}].{'sms_' + key if own else key}.{lang}"
+                r.fail(where, f"item {item.id}: the question as a text message asks it is "
+                              f"{sms.describe(lang, text)}: give a shorter sms_{key}.{lang} "
+                              f"(the web and the app keep {key}.{lang})")
+
+
 def _parse_item(r: _Reader, raw, path: str, scales: dict, languages) -> Item | None:
     number = r.get(raw, "number", path, int)
     item_id = r.get(raw, "id", path, str)
     kind = r.get(raw, "kind", path, str)
     text = r.texts(raw, "text", path, languages)
+    sms_text = _sms_texts(r, raw, "sms_text", path, languages)
+    sms_h12_text = _sms_texts(r, raw, "sms_h12_text", path, languages)
+    if sms_h12_text and "h12_text" not in raw:  # r.texts gave {} unless raw is a table
+        r.fail(f"{path}.sms_h12_text", "an SMS form of h12_text, but the item has no h12_text")
     if kind == "nrs":
         lo, hi = r.get(raw, "min", path, int), r.get(raw, "max", path, int)
         if lo is not None and hi is not None and lo >= hi:
@@ -401,6 +456,8 @@ def _parse_item(r: _Reader, raw, path: str, scales: dict, languages) -> Item | N
             anchor_low=r.texts(raw, "anchor_low", path, languages, required=False),
             anchor_high=r.texts(raw, "anchor_high", path, languages, required=False),
             h12_text=_h12_text(r, raw, path, languages),
+            sms_text=sms_text,
+            sms_h12_text=sms_h12_text,
         )
     if kind == "options":
         scale_name = r.get(raw, "scale", path, str)
@@ -427,7 +484,8 @@ def _parse_item(r: _Reader, raw, path: str, scales: dict, languages) -> Item | N
         )
         if None in (number, item_id):
             return None
-        return Item(number=number, id=item_id, kind=kind, text=text, reversed=reversed_, options=options)
+        return Item(number=number, id=item_id, kind=kind, text=text, reversed=reversed_, options=options,
+                    sms_text=sms_text)
     if kind is not None:
         r.fail(f"{path}.kind", f"unknown item kind {kind!r} (known: nrs, options)")
     return None

@@ -9,15 +9,17 @@ A plain catalog dict rather than Django's gettext, on purpose:
 - the tests can enumerate every text in both languages to scan for forbidden words
   and, in English, for characters outside GSM-7.
 Instrument questions and option labels are not here: they come from the study
-configuration (validated texts belong to the study, not to the code).
+configuration (validated texts belong to the study, not to the code), and an item is
+asked in the words of diaries.protocol.sms.item_text, which the study loader checks too.
 
 Rules for every text (DOMAIN.md "SMS rules"; DESIGN.md "The chatbot"):
 - no diagnosis and no drug name (a phone screen is not private): "study cream",
   "patches", "skin"; never the condition, the molecule, or the arms;
 - English in GSM-7 only: a single curly quote or ellipsis switches the whole message to
   UCS-2, 70 characters a segment instead of 160, and it costs twice the money;
-- one 160-character segment where possible. Spanish needs accents outside GSM-7
-  (a, i, o, u with acute), so its texts are UCS-2 and may take more than one segment.
+- every text fits its budget (diaries/protocol/sms.py): one 160-character segment in
+  English; Spanish needs accents outside GSM-7 (a, i, o, u with acute), so its texts are
+  UCS-2 and take two segments at most (134 characters).
 """
 
 from __future__ import annotations
@@ -52,7 +54,6 @@ CATALOG: dict[str, dict[str, str]] = {
             "That is not on the scale. Please reply with one number from {lo} ({low}) to {hi} ({high})."
         ),
         "itch_saved": "Itch {itch} saved.",
-        "promis_question": "{k}/{n} {text} {options}",
         "promis_reask": "Please reply with one number: {options}. Or send all {n} answers at once.",
         "promis_out_of_range": "That is not one of the answers. Please reply {options}.",
         "promis_all_out_of_range": "Each of the {n} answers must be a number from 1 to {max}. Please try again.",
@@ -70,7 +71,7 @@ CATALOG: dict[str, dict[str, str]] = {
         ),
         "gave_up": "Sorry, I could not read your answer. For help call {site} at {phone}.",
         "h12_prompt": "{program}:",
-        "h12_thanks": "Thank you! 12-hour itch {itch} saved.",
+        "h12_thanks": "Thanks! 12-hour itch {itch} saved.",
         "clear": "Thank you. Keep applying the study cream until {until}, then stop. Reply FLARE if patches come back.",
         "still_clear": "Thank you. Your skin is still clear: no cream needed. Reply FLARE if patches come back.",
         "flare": (
@@ -110,15 +111,14 @@ CATALOG: dict[str, dict[str, str]] = {
         "no_diary": (
             "Ahora no hay diario. Responda BROTE si las zonas afectadas vuelven o LIMPIA cuando tenga la piel limpia."
         ),
-        "diary_prompt": "{program}, diario del {date}:",
-        "reminder": "Recordatorio, {date} hasta las {closes}:",
+        "diary_prompt": "{program}, {date}:",  # with the SMS itch question: 134 characters at most
+        "reminder": "{date}, hasta las {closes}:",  # with the SMS itch question: 134 characters at most
         "unfinished": "Faltan {left} de {n}:",
         "itch_reask": "Responda con un número del {lo} ({low}) al {hi} ({high}).",
         "itch_out_of_range": (
             "Ese número no está en la escala. Responda con un número del {lo} ({low}) al {hi} ({high})."
         ),
         "itch_saved": "Picazón {itch} guardada.",
-        "promis_question": "{k}/{n} {text} {options}",
         "promis_reask": "Responda con un número: {options}. O envíe las {n} respuestas juntas.",
         "promis_out_of_range": "Esa no es una de las respuestas. Responda {options}.",
         "promis_all_out_of_range": (
@@ -135,7 +135,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "sleep_changed": "Cambiado: su sueño del {date} es ahora {sleep}. ¡Gracias!",
         "repeat": "Ya envió eso para el {date}: nada cambió. Para cambiar sus respuestas, responda CAMBIAR.",
         "complete": "Su diario del {date} está completo. Para cambiar sus respuestas, responda CAMBIAR.",
-        "redo": "De acuerdo, empezamos de nuevo ({date}).",
+        "redo": "Empezamos de nuevo, {date}:",
         "gave_up_diary": (
             "Lo siento, no pude leer su respuesta. Responda con un número cuando pueda o llame a {site}: {phone}."
         ),
@@ -203,44 +203,3 @@ def language_of(language: str | None) -> str:
 def render(language: str, key: str, **values) -> str:
     """A catalog text in the language (English when the language has no catalog)."""
     return CATALOG[language_of(language)][key].format(**values)
-
-
-# GSM 03.38 default alphabet and its extension table (each extension character costs two).
-GSM7_BASIC = (
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM7_EXTENSION = "^{}\\[~]|€\f"
-
-
-def is_gsm7(text: str) -> bool:
-    """Whether a text fits the GSM-7 alphabet (160 characters a segment, not UCS-2's 70)."""
-    return all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text)
-
-
-def gsm7_length(text: str) -> int:
-    return sum(2 if c in GSM7_EXTENSION else 1 for c in text)
-
-
-def segments(text: str) -> int:
-    """SMS segments the way Twilio counts them.
-
-    GSM-7: 160 characters in one segment, 153 each when concatenated; an extension
-    character (^ { } \\ [ ~ ] | €) counts two. Anything else is UCS-2: 70 UTF-16 units in
-    one segment, 67 each when concatenated (an emoji is two units).
-    """
-    if is_gsm7(text):
-        length, single, part = gsm7_length(text), 160, 153
-    else:
-        length, single, part = len(text.encode("utf-16-le")) // 2, 70, 67
-    return 1 if length <= single else -(-length // part)
-
-
-def budget(language: str, question: str = "") -> int:
-    """The most segments a reply may take: one in English (GSM-7), two in a UCS-2 language.
-
-    A study's validated question longer than that is sent whole: the reply may then take
-    the question's own segments, never one more.
-    """
-    allowed = 1 if language_of(language) == "en" else 2
-    return max(allowed, segments(question)) if question else allowed

@@ -1,11 +1,15 @@
 """`manage.py sms_chat`: a full evening diary texted from the terminal, through the signed webhook."""
 
+import html
 import io
+import re
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 
 from diaries.models import DiaryRecord
+from diaries.protocol import sms
 from notifications.models import InboundMessage
 
 pytestmark = pytest.mark.django_db
@@ -42,3 +46,33 @@ def test_an_unknown_participant_and_a_bad_time_are_clear_errors(alice):
         chat("TRUE-AD-999-9999", [])
     with pytest.raises(CommandError, match="YYYY-MM-DD HH:MM"):
         chat(alice.usubjid, [], at="tonight")
+
+
+def test_a_wrong_answer_a_refused_and_an_accepted_correction_leave_what_was_meant(alice, settings, admin_client):
+    """The issue's "Done when": itch 8 by mistake, 6 meant; NO to the first "Change it?", YES to the second.
+
+    The terminal shows the conversation only (no log lines), every reply is one SMS, and
+    the records, the inbound rows and the participant page say itch 6.
+    """
+    settings.TWILIO_AUTH_TOKEN = "a-token-only-this-test-knows"
+    out = chat(alice.usubjid, ["8", "3 2 4 1 5 3 2 2", "6", "NO", "6", "YES"], at="2026-03-10 21:30")
+    replies = [line.removeprefix("bot> ") for line in out.splitlines() if line.startswith("bot> ")]
+    assert len(replies) == 6 and all(sms.segments(r) == 1 for r in replies), replies
+    assert "Itch 8 saved" in replies[0] and "itch 8; sleep 3 2 4 1 5 3 2 2" in replies[1]
+    assert replies[2] == "You already sent itch 8 for Tue 10 Mar. Change it to 6? Reply YES or NO."
+    assert replies[3] == "OK, nothing changed for Tue 10 Mar."
+    assert replies[5] == "Changed: itch is now 6 for Tue 10 Mar. Thank you!"
+    shown = ("Texting as", "Pretending it is", "(log: ", "bot> ", "     [", "     recorded for")
+    assert all(line.startswith(shown) for line in out.splitlines()), out  # no log line leaks in
+    assert out.rstrip().endswith("recorded for 2026-03-10: ITCH_NRS 6; PROMIS_SD8B 3 2 4 1 5 3 2 2")
+    outcomes = list(InboundMessage.objects.filter(participant=alice).order_by("received_at")
+                    .values_list("outcome", flat=True))
+    assert outcomes == ["recorded", "recorded", "confirm_asked", "kept", "confirm_asked", "corrected"]
+    itch = DiaryRecord.objects.current().get(participant=alice, diary_date="2026-03-10", instrument="ITCH_NRS")
+    assert itch.derived == {"itch": 6}
+    page = admin_client.get(reverse("admin:diaries_participant_change", args=[alice.pk])).content.decode()
+    words = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+    assert "Last diary Tue 10 Mar: itch 6 (SMS)" in words
+    assert "ITCH_NRS DAILY 8 SMS 2026-03-11 02:30 superseded" in words
+    assert "ITCH_NRS DAILY 6 SMS 2026-03-11 02:30 current" in words
+    assert "kept (NO)" in words and "corrected (after YES)" in words

@@ -3,9 +3,7 @@
 Ctrl-C (SIGINT) or SIGTERM stops all of them; if one child dies the others are stopped too.
 """
 
-import contextlib
 import io
-import logging
 import os
 import signal
 import subprocess
@@ -19,6 +17,7 @@ from django.core.management.base import BaseCommand
 
 from analysis import demo
 from diaries.models import Participant, Study
+from eprp.log_file import logging_to
 
 
 class Command(BaseCommand):
@@ -46,7 +45,7 @@ class Command(BaseCommand):
                 # traces and warnings go to the log file, not the terminal.
                 self.stdout.write(f"simulating a demo cohort: 24 participants, run-in and 2 weeks ... "
                                   f"(log: {logs / 'eprp.log'})")
-                with _logging_to(logs / "eprp.log"):
+                with logging_to(logs / "eprp.log"):
                     call_command("simulate_trial", participants=24, weeks=2, seed=1, quiet=True, stdout=self.stdout)
             demo.randomize_demo(study)
             export = demo.demo_export(study)
@@ -123,21 +122,6 @@ class _Lines:
 
     def write(self, line: str) -> None:
         self.out.write(line if line.endswith("\n") else line + "\n")
-
-
-@contextlib.contextmanager
-def _logging_to(path):
-    """Send the root logger to a file for a while (the simulation's task traces and warnings)."""
-    root = logging.getLogger()
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    saved = root.handlers[:]
-    root.handlers = [handler]
-    try:
-        yield
-    finally:
-        root.handlers = saved
-        handler.close()
 
 
 def _wait_for_web(addr: str, web, seconds: float = 30) -> None:

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from diaries import phones
 from diaries.models import DiaryRecord, Participant
+from eprp.log_file import logging_to
 from notifications.models import InboundMessage
 from notifications.providers.twilio.webhooks import sign
 
@@ -49,6 +50,13 @@ class Command(BaseCommand):
         self.stdout.write(f"Texting as {who.usubjid} ({who.phone_masked}, {who.zone}). /quit to end.")
         if start:
             self.stdout.write(f"Pretending it is {start:%a %d %b %Y %H:%M %Z}.")
+        # The conversation alone on the terminal: the log lines of what a text sets off
+        # (tasks queued, messages sent) go to var/log/eprp.log, errors still to the terminal.
+        self.stdout.write(f"(log: {settings.VAR_DIR / 'log' / 'eprp.log'})")
+        with logging_to(settings.VAR_DIR / "log" / "eprp.log", errors_to=self.stderr):
+            self.converse(client, url, who, offset, stdin)
+
+    def converse(self, client: Client, url: str, who: Participant, offset, stdin) -> None:
         lines = stdin or sys.stdin
         while True:
             if stdin is None:

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from notifications.chatbot import Outcome, RecordAnswers
-from notifications.chatbot.machine import MAX_IDLE_REPLIES
+from notifications.chatbot.base import MAX_IDLE_REPLIES
 from notifications.chatbot.parsing import keyword, normalize
 from tests.notifications.chatbot.test_machine import (
     ITCH_CODE,

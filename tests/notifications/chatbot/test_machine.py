@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from diaries.protocol import dates
+from diaries.protocol import dates, sms
 from diaries.protocol.study_config import parse_study_config
 from notifications.chatbot import (
+    START_KINDS,
     AnswerRefused,
     Context,
     OptIn,
@@ -256,7 +257,7 @@ CHANGE_RESTARTS = [
 UNDO_IN_SPANISH = [
     ("8", "1/8", [itch(8)]),
     ("3 2 4 1 5 3 2 2", "Gracias", [promis(3, 2, 4, 1, 5, 3, 2, 2)]),
-    ("Deshacer", ("empezamos de nuevo", "mar 4 mar"), []),
+    ("Deshacer", ("Empezamos de nuevo", "mar 4 mar"), []),
     ("6", "Picazón 6", [itch(6)]),
     ("1 1 1 1 1 1 1 1", "sueño 1 1 1 1 1 1 1 1", [promis(1, 1, 1, 1, 1, 1, 1, 1)]),
 ]
@@ -767,7 +768,7 @@ def test_a_corrupt_stored_state_is_reset_not_fatal():
     assert result.effects == [itch(6)]
 
 
-# -- texts: forbidden words, GSM-7, length ------------------------------------------------
+# -- texts: forbidden words, GSM-7 (their length: test_segments.py) ------------------------------------------------
 
 FORBIDDEN = re.compile(
     r"\b(eczema|eccema|dermatitis|atopic\w*|atopica|ruxolitinib|rux|opzelura|jak|vehicle|vehiculo|placebo|steroid\w*)\b"
@@ -790,19 +791,7 @@ def every_reply(language: str) -> list[str]:
             out += [r.reply for r in run(World(make_ctx(language)), steps).log]
     for phase in ("vc", "long_term"):
         ctx = make_ctx(language, phase=phase, h12_open=True, visit_date=date(2025, 3, 5))
-        out += [
-            start(kind, ctx).reply
-            for kind in (
-                "diary",
-                "reminder",
-                "h12",
-                "lesion_checkin",
-                "stop_treatment",
-                "keep_treating",
-                "visit_reminder",
-                "optin_confirmation",
-            )
-        ]
+        out += [start(kind, ctx).reply for kind in START_KINDS]
     out.append(media_reply(make_ctx(language)))
     for n in range(1, 9):
         out.append(handle({"q": "promis", "date": "2025-03-04", "todo": [n]}, "x", make_ctx(language)).reply)
@@ -817,75 +806,7 @@ def test_no_text_names_a_diagnosis_a_drug_or_an_arm(language):
 
 def test_english_texts_are_gsm7():
     for reply in every_reply("en"):
-        assert texts.is_gsm7(reply), [c for c in reply if not texts.is_gsm7(c)]
-
-
-def worst_case(language: str) -> dict:
-    """The longest value each placeholder takes in this study, in the language."""
-    # An English text names the site as configured; a site name outside GSM-7 (an accent)
-    # would make it UCS-2, so English is held to the GSM-7 names.
-    sites = [s for s in RULES.sites if language != "en" or texts.is_gsm7(s.name + s.phone + s.hours)]
-    days = [date(2025, 1, 1) + timedelta(days=n) for n in range(366)]
-    now = datetime(2025, 3, 4, 9, 0)
-    whens = [dates.sms_when(datetime.combine(d, datetime.min.time()).replace(hour=h, minute=m), now.date(), language)
-             for d in days[58:70] for h in (0, 12, 23) for m in (0, 30)]
-    promis_items = RULES.instrument(P).items
-    options = [", ".join(f"{n} {it.label_of(n, language)}" for n in it.choices) for it in promis_items]
-    longest = lambda values: max(values, key=lambda v: (texts.segments(str(v)), len(str(v))))  # noqa: E731
-    return {
-        "program": texts.program_name(RULES.program_name, language),
-        "site": longest(s.name for s in sites), "phone": longest(s.phone for s in sites),
-        "hours": " (" + longest(s.hours for s in sites) + ")", "link": "https://eprp.example.org/d/" + "x" * 43,
-        "when": longest(whens), "date": longest(dates.sms_date(d, language) for d in days),
-        "until": longest(dates.sms_date(d, language) for d in days),
-        "closes": longest(dates.format_time(time(h, m), language) for h in range(24) for m in (0, 30)),
-        "itch": 10, "old": 10, "new": 10, "sleep": "5 5 5 5 5 5 5 5", "n": 8, "k": 8, "left": 8, "max": 5,
-        "lo": 0, "hi": 10, "low": RULES.instrument(ITCH_CODE).items[0].anchor_low[language],
-        "high": RULES.instrument(ITCH_CODE).items[0].anchor_high[language],
-        "options": longest(options), "code": "123456",
-        "question": "", "text": "",  # the study's own questions: see below
-    }
-
-
-def fits(language: str, text: str, question: str = "") -> bool:
-    allowed = 1 if language == "en" or texts.is_gsm7(text) else 2
-    return texts.segments(text) <= max(allowed, texts.segments(question) if question else 0)
-
-
-@pytest.mark.parametrize("language", ["en", "es"])
-def test_every_catalogue_text_fits_its_segments_with_the_longest_parameters(language):
-    """English: one GSM-7 segment. Spanish: two UCS-2 segments, or one where it stays GSM-7.
-
-    The texts around a study question (diary prompt, reminder, H12, sleep items) are
-    rendered by the bot itself with this study's real questions: the words around a
-    question never add a segment, and a validated question longer than the budget is
-    sent whole in its own segments (the Spanish itch question is 149 characters).
-    """
-    values = worst_case(language)
-    for key, template in texts.CATALOG[language].items():
-        if "{question}" in template or "{text}" in template:
-            continue
-        rendered = template.format(**values)
-        assert fits(language, rendered), (key, texts.segments(rendered), rendered)
-    for reply in texts.UNKNOWN_SENDER.values():  # English and Spanish together: UCS-2, two segments
-        assert fits("es", reply), reply
-    for reply in every_reply(language):
-        questions = [it.question(language, tp) for it in RULES.instrument(ITCH_CODE).items for tp in ("DAILY", "H12")]
-        embedded = [q for q in questions if q in reply]
-        assert fits(language, reply, embedded[0] if embedded else ""), (texts.segments(reply), reply)
-
-
-@pytest.mark.parametrize(
-    "text, count",
-    [
-        ("a" * 160, 1), ("a" * 161, 2), ("a" * 306, 2), ("a" * 307, 3),
-        ("[" * 80, 1), ("[" + "a" * 159, 2),  # an extension character counts two
-        ("á" * 70, 1), ("á" * 71, 2), ("á" * 134, 2), ("á" * 135, 3),  # UCS-2: 70, then 67 a segment
-        ("😀" * 35, 1), ("😀" * 36, 2),  # an emoji is two UTF-16 units
-    ],
-)
-def test_segments_are_counted_the_way_twilio_counts_them(text, count):
-    assert texts.segments(text) == count
+        assert sms.is_gsm7(reply), [c for c in reply if not sms.is_gsm7(c)]
 
 
 def test_both_catalogs_have_the_same_texts_and_placeholders():
