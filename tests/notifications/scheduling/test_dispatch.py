@@ -3,7 +3,9 @@
 from datetime import date, datetime, timedelta
 
 import pytest
-from django.db import DatabaseError
+import time_machine
+from django.db import DatabaseError, connection
+from django.test.utils import CaptureQueriesContext
 
 from diaries import participants
 from diaries.models import Participant
@@ -193,3 +195,20 @@ def test_the_batch_context_is_the_one_the_inbound_path_builds(study, alice, bob)
     assert ctx[alice.pk].current == {"ITCH_NRS": {1: 5}} and ctx[alice.pk].h12_done
     assert ctx[carol.pk].h12_open and not ctx[carol.pk].h12_done and ctx[bob.pk].diary_date is None
     assert ctx[dave.pk].cleared_on == date(2026, 3, 7) and ctx[alice.pk].cleared_on is None
+
+
+def test_a_participants_other_prompts_in_the_batch_cost_no_statement(alice, sync_sends):
+    """A reminder due with its diary prompt (the beat was down, or a peak): the participant's study is read once."""
+
+    def statements(at: datetime, kinds: list[str]) -> int:
+        for kind in kinds:
+            prompt(alice, kind, at, f"{at:%Y-%m-%d}", at.date())
+        with time_machine.travel(at, tick=False), CaptureQueriesContext(connection) as queries:
+            stats = dispatch.dispatch_batch(now=at)
+        assert stats.claimed == len(kinds)
+        return len(queries)
+
+    statements(datetime(2026, 3, 19, 20, 0, tzinfo=CHICAGO), ["diary"])  # creates the conversation
+    one = statements(datetime(2026, 3, 20, 20, 0, tzinfo=CHICAGO), ["diary"])
+    three = statements(datetime(2026, 3, 21, 20, 0, tzinfo=CHICAGO), ["diary", "reminder", "visit_reminder"])
+    assert three == one
