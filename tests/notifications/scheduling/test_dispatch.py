@@ -212,3 +212,21 @@ def test_a_participants_other_prompts_in_the_batch_cost_no_statement(alice, sync
     one = statements(datetime(2026, 3, 20, 20, 0, tzinfo=CHICAGO), ["diary"])
     three = statements(datetime(2026, 3, 21, 20, 0, tzinfo=CHICAGO), ["diary", "reminder", "visit_reminder"])
     assert three == one
+
+
+def test_a_backlog_starts_helper_ticks_only_when_texts_are_not_paced(alice, bob, settings, monkeypatch, sync_sends,
+                                                                     django_capture_on_commit_callbacks):
+    """Paced, the sender's budget is the limit: a helper tick would only hold a worker process the sends need."""
+    from notifications import tasks
+
+    helpers = []
+    monkeypatch.setattr(tasks.dispatch_due_prompts, "delay", lambda *args: helpers.append(args))
+    monkeypatch.setattr(dispatch, "BATCH_SIZE", 1)  # the first batch comes back full: a backlog
+    for paced, day in ((225, 20), (0, 21)):
+        settings.SMS_MAX_PER_SECOND = paced
+        at = datetime(2026, 3, day, 19, 0, tzinfo=CHICAGO)
+        for p in (alice, bob):
+            prompt(p, "diary", at, f"2026-03-{day}", date(2026, 3, day))
+        with time_machine.travel(at, tick=False), django_capture_on_commit_callbacks(execute=True):
+            assert tasks.dispatch_due_prompts(3) == 2
+        assert helpers == ([] if paced else [(2,)])
