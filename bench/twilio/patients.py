@@ -13,7 +13,8 @@ answers as patients do, after a delay drawn in **simulated** minutes and played
 - 15% never.
 
 A patient sends the next text only after the reply to the previous one came back, as a
-person would: a text lost in the outage ends that patient's evening. Every text is put in
+person would: a text lost in the outage, or whose webhook got no answer within Twilio's
+15 s, ends that patient's evening. Every text is put in
 Twilio's message log (the bench's fake server) before its webhook is tried, as Twilio logs
 it before calling us. During the outage (`outage` simulated minutes from the peak's
 start, 10 minutes long) the webhook is not delivered: the text stays only in the log.
@@ -40,6 +41,7 @@ from twilio.request_validator import RequestValidator
 INBOUND = "/sms/twilio/inbound/"
 FLOOR = "/bench/floor/"
 OUR_NUMBER = "+13125550100"
+TIMEOUT = 15.0  # seconds Twilio waits for a webhook's answer
 
 
 @dataclass
@@ -184,9 +186,12 @@ class Patients:
             row["status"] = "outage"
             return False
         try:
-            status, _ = await self.requests.send(self.requests.raw(INBOUND, params))
+            # Twilio gives up on a webhook after 15 s (the text stays in its log; we may still handle it).
+            status, _ = await asyncio.wait_for(self.requests.send(self.requests.raw(INBOUND, params)), TIMEOUT)
+        except TimeoutError:
+            status = "timeout"
         except OSError as exc:
-            status = f"error: {exc}"
+            status = f"error: {type(exc).__name__}"
         row["ms"] = (time.time() - sent) * 1000
         row["status"] = status
         return status == 200
@@ -210,7 +215,12 @@ class Patients:
         await asyncio.gather(*pending)
 
     async def _probe_one(self, name, path, params, scheduled) -> None:
-        status, _ = await self.requests.send(self.requests.raw(path, params))
+        try:
+            status, _ = await asyncio.wait_for(self.requests.send(self.requests.raw(path, params)), TIMEOUT)
+        except TimeoutError:
+            status = "timeout"
+        except OSError as exc:
+            status = f"error: {type(exc).__name__}"
         self.probes[name].append({"ms": (time.perf_counter() - scheduled) * 1000, "status": status,
                                   "at": time.time()})
 

@@ -147,6 +147,10 @@ def main():
             child.join()
             logged.put(None)
             wait_for_outbox(OutboundMessage)
+            # The hourly reconciliation, over the whole peak: webhooks that timed out (Twilio gave up)
+            # and were never handled are in the log only.
+            hourly = timed_reconciliation(at - timedelta(minutes=1), datetime.now(UTC) + timedelta(seconds=1), env)
+            wait_for_outbox(OutboundMessage)
         finally:
             if workers is not None:
                 os.killpg(workers.pid, 15)
@@ -156,7 +160,7 @@ def main():
             redis.Redis.from_url(sched.BROKER).flushdb()
         messages = list(fake.messages)
         received = list(fake.received_at)
-    summary(args, at, peak, floors, messages, received, results_path, access_log, load_start)
+    summary(args, at, peak, floors, messages, received, results_path, access_log, load_start, hourly)
 
 
 def warm_up(app, phones, OutboundMessage, fake) -> None:
@@ -176,6 +180,20 @@ def warm_up(app, phones, OutboundMessage, fake) -> None:
     time.sleep(2)
 
 
+def timed_reconciliation(since: datetime, until: datetime, env: dict) -> dict:
+    """`manage.py reconcile_sms` against the fake server's log, timed, with its floor (`manage.py check`)."""
+    command = [sys.executable, "manage.py", "reconcile_sms", "--since", since.isoformat(), "--until", until.isoformat()]
+    t0 = time.perf_counter()
+    out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, check=True)
+    if out.returncode:
+        print(out.stderr[-2000:], flush=True)
+    return {"seconds": seconds, "output": out.stdout.strip() or f"failed ({out.returncode})",
+            "command": " ".join(command[2:]), "floor": time.perf_counter() - t0}
+
+
 def run_peak(args, app, at, fake, env, ScheduledPrompt, groups) -> dict:
     """Ticks a minute until every prompt is handed over; the outage's reconciliation beside it."""
     start = at.timestamp()
@@ -184,17 +202,8 @@ def run_peak(args, app, at, fake, env, ScheduledPrompt, groups) -> dict:
     reconciliation: dict = {}
 
     def reconcile():
-        since = datetime.fromtimestamp(int(outage_start) - 1, UTC)
-        until = datetime.fromtimestamp(int(outage_end) + 2, UTC)
-        command = [sys.executable, "manage.py", "reconcile_sms", "--since", since.isoformat(),
-                   "--until", until.isoformat()]
-        t0 = time.perf_counter()
-        out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-        seconds = time.perf_counter() - t0
-        t0 = time.perf_counter()  # its floor: the same command's start-up, `manage.py check`
-        subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, check=True)
-        reconciliation.update(seconds=seconds, output=out.stdout.strip(), command=" ".join(command[2:]),
-                              returncode=out.returncode, floor=time.perf_counter() - t0)
+        reconciliation.update(timed_reconciliation(datetime.fromtimestamp(int(outage_start) - 1, UTC),
+                                                   datetime.fromtimestamp(int(outage_end) + 2, UTC), env))
 
     reconciler = threading.Thread(target=reconcile)
     time.sleep(max(0.0, start - time.time()))
@@ -235,7 +244,7 @@ def wait_for_outbox(OutboundMessage, seconds: float = 120) -> None:
         time.sleep(1)
 
 
-def summary(args, at, peak, floors, messages, received, results_path, access_log, load_start):
+def summary(args, at, peak, floors, messages, received, results_path, access_log, load_start, hourly):
     from bench.twilio import checks  # Django's models: after django.setup()
     from notifications.models import OutboundMessage
 
@@ -292,6 +301,8 @@ def summary(args, at, peak, floors, messages, received, results_path, access_log
     print(f"  CPU while dispatch ran ({peak['dispatch_seconds']:.1f} s, 2 cores = {2 * peak['dispatch_seconds']:.0f} "
           f"CPU-s): {', '.join(f'{k} {v:.1f} s' for k, v in cpu.items())}; ms a prompt: "
           f"{', '.join(f'{k} {v * 1000 / max(1, len(prompt_times)):.2f}' for k, v in cpu.items())}")
+    print(f"  reconciliation after the peak (the hourly run): {hourly['seconds']:.1f} s wall (floor "
+          f"{hourly['floor']:.1f} s), `manage.py {hourly['command']}`: {hourly['output']}")
     print(f"  messages handed to Twilio {handed}; ValidityPeriod past their window's close: {late}")
 
 
