@@ -61,10 +61,13 @@ def dispatch_due_prompts(helpers: int = 3) -> int:
 
     When the first batch comes back full, a backlog is waiting (19:00 in a big zone): one
     more tick is started beside this one, which may start one more, up to `helpers`. SKIP
-    LOCKED keeps their batches apart, so the workers share the backlog.
+    LOCKED keeps their batches apart, so the workers share the backlog. Not when texts are
+    paced (SMS_MAX_PER_SECOND): the sender's budget is then the limit, one tick turns
+    prompts into messages faster than it (about 800 a second), and a helper tick would only
+    hold a worker process the send tasks need.
     """
     first = dispatch.dispatch_due_prompts(time_budget=0.0)
-    if first.claimed >= dispatch.BATCH_SIZE and helpers > 0:
+    if first.claimed >= dispatch.BATCH_SIZE and helpers > 0 and settings.SMS_MAX_PER_SECOND <= 0:
         dispatch_due_prompts.delay(helpers - 1)
     if first.claimed < dispatch.BATCH_SIZE:
         return first.sent

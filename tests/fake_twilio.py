@@ -144,9 +144,10 @@ class FakeTwilio(LocalServer):
 
     # The message log -----------------------------------------------------------------
 
-    def add_inbound(self, *, sender: str, body: str, at: datetime, to: str = "+13125550100") -> dict:
+    def add_inbound(self, *, sender: str, body: str, at: datetime, to: str = "+13125550100",
+                    sid: str | None = None) -> dict:
         """A text a patient sent that reached Twilio (its webhook may or may not have reached us)."""
-        sid = "SM" + uuid.uuid4().hex
+        sid = sid or "SM" + uuid.uuid4().hex
         message = {"sid": sid, "account_sid": self.account_sid, "from": sender, "to": to, "body": body,
                    "status": "received", "direction": "inbound", "num_media": "0", "num_segments": "1",
                    "date_created": _rfc2822(at), "date_sent": _rfc2822(at), "error_code": None,
@@ -170,14 +171,19 @@ class FakeTwilio(LocalServer):
                      and (after is None or m["_at"] >= after) and (before is None or m["_at"] < before)]
         found.sort(key=lambda m: m["_at"], reverse=True)  # newest first, as Twilio lists them
         size, page = int(q.get("PageSize") or 50), int(q.get("Page") or 0)
-        chunk = found[page * size:(page + 1) * size]
+        # The page token is where the previous page ended (the last SID on it), as Twilio's
+        # is: texts arriving while the log is read go on top and move no page's start.
+        sids = [m["sid"] for m in found]
+        after = q.get("PageToken", "")[2:]
+        start = sids.index(after) + 1 if after in sids else page * size
+        chunk = found[start:start + size]
         next_uri = None
-        if (page + 1) * size < len(found):
-            rest = {**q, "Page": str(page + 1), "PageSize": str(size), "PageToken": f"PA{page + 1}"}
+        if start + size < len(found):
+            rest = {**q, "Page": str(page + 1), "PageSize": str(size), "PageToken": "PA" + chunk[-1]["sid"]}
             next_uri = base + "?" + urllib.parse.urlencode(rest)
         return 200, {"messages": [_public(m) for m in chunk], "next_page_uri": next_uri, "page": page,
-                     "page_size": size, "first_page_uri": base, "previous_page_uri": None, "start": page * size,
-                     "end": page * size + len(chunk), "uri": path}
+                     "page_size": size, "first_page_uri": base, "previous_page_uri": None, "start": start,
+                     "end": start + len(chunk), "uri": path}
 
     # Twilio's queue: delivery, expiry, status callbacks ----------------------------------
 

@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/scheduling/run.py [--participants 100000] [--dispatch 20000] [--runs 3]
 
-It creates the database `eprp_bench_sched` (dropped first) and bulk-inserts participants
+It creates the database `eprp_bench_sched` (`BENCH_DB`; dropped first; Redis: `BENCH_BROKER_URL`)
+and bulk-inserts participants
 (enrolling 100,000 through the service would take most of an hour; phones are encrypted
 with diaries.phones as the service would) in 20 zones where the evening diary window is
 open right now: 70% in the vehicle-controlled phase, 10% in run-in, 20% long-term (half of
@@ -34,7 +35,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-DB = "eprp_bench_sched"
+DB = os.environ.get("BENCH_DB", "eprp_bench_sched")
 BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/12")
 ACCOUNT = "AC" + "e" * 32
 TOKEN = "bench-token"
@@ -62,12 +63,12 @@ def evening_zones(now: datetime, count: int) -> list[str]:
     return ok[:: max(len(ok) // count, 1)][:count]
 
 
-def setup_database():
+def setup_database(study: str = "studies/true-ad.toml"):
     psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc"]
-    subprocess.run(psql + [f"DROP DATABASE IF EXISTS {DB}"], check=True)
+    subprocess.run(psql + [f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)"], check=True)
     subprocess.run(psql + [f"CREATE DATABASE {DB}"], check=True)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env(), check=True)
-    subprocess.run([sys.executable, "manage.py", "load_study", "studies/true-ad.toml"], cwd=ROOT, env=env(),
+    subprocess.run([sys.executable, "manage.py", "load_study", study], cwd=ROOT, env=env(),
                    check=True, stdout=subprocess.DEVNULL)
 
 

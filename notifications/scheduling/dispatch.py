@@ -110,6 +110,10 @@ def dispatch_batch(*, now: datetime, batch_size: int = BATCH_SIZE,
     if not prompts:
         return stats
     participants = {p.participant_id: p.participant for p in prompts}
+    for prompt in prompts:
+        # One instance per participant: _refresh attaches the study to it, and a second prompt of
+        # the same participant (a reminder due with its diary prompt) must not load it again.
+        prompt.participant = participants[prompt.participant_id]
     conversations = _lock_conversations(set(participants))
     _refresh(participants, now)
     reach = Reach.of(prompts)

@@ -25,19 +25,26 @@ from django.core.cache import cache
 from notifications.providers import Pause
 
 # A fixed window per second on Redis's clock: INCR the second's counter; over the budget,
-# wait until the next second (microseconds returned) and try again. No turn is given in
-# the last LATE_IN_SECOND of a second: the call could reach Twilio in the next second,
-# on top of that second's budget.
+# wait until the next second (microseconds returned) and try again. A call made in the last
+# LATE_IN_SECOND of a second may reach Twilio in that second or the next, so it counts
+# against both: it goes only while both have room. (It used to wait for the next second,
+# so a sender that could not make its whole budget of calls in the first 0.8 s of a second
+# sent nothing in the last fifth of every second: at most 80% of what it could send.)
 LATE_IN_SECOND = 0.2
 _TAKE = """
 local t = redis.call('TIME')
+local second = tonumber(t[1])
 local us = tonumber(t[2])
-if us >= 1000000 - tonumber(ARGV[2]) then return 1000000 - us end
-local key = KEYS[1] .. ':' .. t[1]
-local n = redis.call('INCR', key)
-if n == 1 then redis.call('EXPIRE', key, 5) end
-if n <= tonumber(ARGV[1]) then return 0 end
-return 1000000 - us
+local rate = tonumber(ARGV[1])
+local keys = {KEYS[1] .. ':' .. second}
+if us >= 1000000 - tonumber(ARGV[2]) then keys[2] = KEYS[1] .. ':' .. (second + 1) end
+for _, key in ipairs(keys) do
+  if tonumber(redis.call('GET', key) or '0') >= rate then return 1000000 - us end
+end
+for _, key in ipairs(keys) do
+  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, 5) end
+end
+return 0
 """
 
 _local_lock = threading.Lock()
@@ -68,14 +75,15 @@ def _take(key: str, rate: int) -> float:
         return _script(url)(keys=[key], args=[rate, int(LATE_IN_SECOND * 1e6)]) / 1e6
     now = time.time()
     second = int(now)
-    if now - second >= 1 - LATE_IN_SECOND:
-        return (second + 1) - now
+    seconds = [second, second + 1] if now - second >= 1 - LATE_IN_SECOND else [second]
     with _local_lock:
-        count = _local_counts.get((key, second), 0) + 1
-        _local_counts[(key, second)] = count
         for old in [k for k in _local_counts if k[1] < second]:
             del _local_counts[old]
-    return 0.0 if count <= rate else (second + 1) - now
+        if any(_local_counts.get((key, s), 0) >= rate for s in seconds):
+            return (second + 1) - now
+        for s in seconds:
+            _local_counts[(key, s)] = _local_counts.get((key, s), 0) + 1
+    return 0.0
 
 
 def _script(url: str):

@@ -99,8 +99,9 @@ def reconcile_text(message, *, now: datetime) -> tuple[bool, bool]:
     with transaction.atomic():
         reply = receive_sms(inbound=inbound, now=sent)
         record = InboundMessage.objects.select_related("participant").get(message_sid=inbound.message_sid)
-        # A live webhook that won the race wrote its own receive time, never Twilio's whole-second DateSent.
-        if record.received_at != sent:
+        # A live webhook that won the race wrote its own receive time, never Twilio's whole-second DateSent;
+        # another reconciliation that won it (the hourly task beside the command) marked it reconciled.
+        if record.received_at != sent or ReconciledText.objects.filter(inbound=record).exists():
             return False, False
         live = bool(reply) and record.participant is not None and _still_live(record, now)
         ReconciledText.objects.create(inbound=record, found_at=now, replied=live)

@@ -3,7 +3,9 @@
 from datetime import date, datetime, timedelta
 
 import pytest
-from django.db import DatabaseError
+import time_machine
+from django.db import DatabaseError, connection
+from django.test.utils import CaptureQueriesContext
 
 from diaries import participants
 from diaries.models import Participant
@@ -193,3 +195,38 @@ def test_the_batch_context_is_the_one_the_inbound_path_builds(study, alice, bob)
     assert ctx[alice.pk].current == {"ITCH_NRS": {1: 5}} and ctx[alice.pk].h12_done
     assert ctx[carol.pk].h12_open and not ctx[carol.pk].h12_done and ctx[bob.pk].diary_date is None
     assert ctx[dave.pk].cleared_on == date(2026, 3, 7) and ctx[alice.pk].cleared_on is None
+
+
+def test_a_participants_other_prompts_in_the_batch_cost_no_statement(alice, sync_sends):
+    """A reminder due with its diary prompt (the beat was down, or a peak): the participant's study is read once."""
+
+    def statements(at: datetime, kinds: list[str]) -> int:
+        for kind in kinds:
+            prompt(alice, kind, at, f"{at:%Y-%m-%d}", at.date())
+        with time_machine.travel(at, tick=False), CaptureQueriesContext(connection) as queries:
+            stats = dispatch.dispatch_batch(now=at)
+        assert stats.claimed == len(kinds)
+        return len(queries)
+
+    statements(datetime(2026, 3, 19, 20, 0, tzinfo=CHICAGO), ["diary"])  # creates the conversation
+    one = statements(datetime(2026, 3, 20, 20, 0, tzinfo=CHICAGO), ["diary"])
+    three = statements(datetime(2026, 3, 21, 20, 0, tzinfo=CHICAGO), ["diary", "reminder", "visit_reminder"])
+    assert three == one
+
+
+def test_a_backlog_starts_helper_ticks_only_when_texts_are_not_paced(alice, bob, settings, monkeypatch, sync_sends,
+                                                                     django_capture_on_commit_callbacks):
+    """Paced, the sender's budget is the limit: a helper tick would only hold a worker process the sends need."""
+    from notifications import tasks
+
+    helpers = []
+    monkeypatch.setattr(tasks.dispatch_due_prompts, "delay", lambda *args: helpers.append(args))
+    monkeypatch.setattr(dispatch, "BATCH_SIZE", 1)  # the first batch comes back full: a backlog
+    for paced, day in ((225, 20), (0, 21)):
+        settings.SMS_MAX_PER_SECOND = paced
+        at = datetime(2026, 3, day, 19, 0, tzinfo=CHICAGO)
+        for p in (alice, bob):
+            prompt(p, "diary", at, f"2026-03-{day}", date(2026, 3, day))
+        with time_machine.travel(at, tick=False), django_capture_on_commit_callbacks(execute=True):
+            assert tasks.dispatch_due_prompts(3) == 2
+        assert helpers == ([] if paced else [(2,)])

@@ -12,6 +12,7 @@ from notifications import outbox, tasks
 from notifications.inbound import Inbound, receive_sms
 from notifications.models import DeliveryStatus, InboundMessage, OutboundMessage, ReconciledText
 from notifications.providers.twilio import reconcile
+from notifications.providers.twilio.transport import TwilioTransport
 from tests.conftest import CHICAGO
 from tests.fake_twilio import inbound_params, signed_post
 from tests.notifications.providers.twilio.conftest import TOKEN
@@ -61,6 +62,36 @@ def test_running_it_twice_changes_nothing_more(twilio, alice):
     again = run(since=at(21, 0), now=at(23, 30))
     assert (again.texts_reconciled, again.texts_known) == (0, 1)
     assert (InboundMessage.objects.count(), DiaryRecord.objects.count(), ReconciledText.objects.count()) == counts
+
+
+def test_texts_arriving_while_the_log_is_read_list_no_text_twice(twilio, alice, monkeypatch):
+    """Twilio pages its log with a token, not an offset: a text logged between two pages moves nothing."""
+    monkeypatch.setattr(reconcile, "PAGE_SIZE", 2)
+    for i in range(5):
+        twilio.add_inbound(sender=alice.phone, body=f"itch {i}", at=at(21, 40 + i))
+    read = twilio._list
+
+    def new_text_after_the_first_page(path, authorization):
+        answer = read(path, authorization)
+        if len(twilio.list_requests) == 1:
+            twilio.add_inbound(sender=alice.phone, body="itch 9", at=at(21, 46))
+        return answer
+
+    monkeypatch.setattr(twilio, "_list", new_text_after_the_first_page)
+    result = run(since=at(21, 0), now=at(22, 30))
+    assert (result.listed, result.texts_reconciled) == (5, 5)  # the newest waits for the next run
+    assert ReconciledText.objects.count() == InboundMessage.objects.count() == 5
+
+
+def test_a_text_two_reconciliations_reach_at_once_is_recorded_once(twilio, alice):
+    """The hourly task beside the command: the second finds the text done and changes nothing."""
+    missed = twilio.add_inbound(sender=alice.phone, body="itch 7", at=at(21, 50))
+    listed = [m for m in TwilioTransport().client.messages.stream(page_size=50) if m.sid == missed["sid"]]
+    with time_machine.travel(at(22, 30), tick=False):
+        first = reconcile.reconcile_text(listed[0], now=at(22, 30))
+        second = reconcile.reconcile_text(listed[0], now=at(22, 30))
+    assert (first, second) == ((True, False), (False, False))
+    assert ReconciledText.objects.count() == InboundMessage.objects.count() == DiaryRecord.objects.count() == 1
 
 
 def test_texts_the_webhook_did_deliver_are_left_alone_and_a_late_webhook_repeats_nothing(twilio, alice, client):
