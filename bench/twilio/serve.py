@@ -10,6 +10,8 @@ import urllib.request
 from datetime import datetime
 from pathlib import Path
 
+from bench import proc
+
 ROOT = Path(__file__).resolve().parents[2]
 # The access log's own request time (%(D)s, microseconds inside the worker) beside the path.
 LOG_FORMAT = '%(t)s "%(r)s" %(s)s %(D)s'
@@ -47,28 +49,16 @@ def server_times(access_log: Path, path: str, since: float, until: float) -> lis
     return out
 
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
 def cpu_seconds(groups: dict[str, int], database: str) -> dict[str, float]:
     """CPU time (user + system, /proc) used so far by each process group named in `groups`
     (name: process group id), by PostgreSQL's backends of `database`, and by this process."""
     used = {name: 0.0 for name in groups} | {"postgres": 0.0, "bench": 0.0}
     by_group = {pgid: name for name, pgid in groups.items()}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read().decode(errors="replace")
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        seconds = (int(fields[11]) + int(fields[12])) / TICK
-        if int(pid) == os.getpid():
-            used["bench"] += seconds
-        elif int(fields[2]) in by_group:
-            used[by_group[int(fields[2])]] += seconds
-        elif cmdline.startswith(b"postgres: ") and f" {database} ".encode() in cmdline:
-            used["postgres"] += seconds
+    for p in proc.processes():
+        if p.pid == os.getpid():
+            used["bench"] += p.cpu_seconds
+        elif p.pgid in by_group:
+            used[by_group[p.pgid]] += p.cpu_seconds
+        elif p.cmdline.startswith(b"postgres: ") and f" {database} ".encode() in p.cmdline:
+            used["postgres"] += p.cpu_seconds
     return used

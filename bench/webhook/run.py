@@ -38,6 +38,10 @@ from zoneinfo import ZoneInfo, available_timezones
 from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from bench import proc  # noqa: E402
+
 PORT = 8765
 BASE = f"http://127.0.0.1:{PORT}"
 TOKEN = "bench-auth-token"
@@ -173,9 +177,6 @@ async def open_loop(requests: list[bytes], rate: float) -> list[float]:
     return latencies
 
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
 def cpu_seconds() -> dict[str, float]:
     """CPU time used so far (user + system, from /proc) by the server, PostgreSQL and this process.
 
@@ -183,23 +184,13 @@ def cpu_seconds() -> dict[str, float]:
     backends, and the checkpointer and WAL writer its writes cause); load: this process.
     """
     used = {"gunicorn": 0.0, "postgres": 0.0, "load": 0.0}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read().decode(errors="replace")
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        seconds = (int(fields[11]) + int(fields[12])) / TICK
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        if int(pid) == os.getpid():
-            used["load"] += seconds
-        elif b"gunicorn" in cmdline and b"eprp.wsgi" in cmdline:
-            used["gunicorn"] += seconds
-        elif comm == "postgres":
-            used["postgres"] += seconds
+    for p in proc.processes():
+        if p.pid == os.getpid():
+            used["load"] += p.cpu_seconds
+        elif b"gunicorn" in p.cmdline and b"eprp.wsgi" in p.cmdline:
+            used["gunicorn"] += p.cpu_seconds
+        elif p.comm == "postgres":
+            used["postgres"] += p.cpu_seconds
     return used
 
 
