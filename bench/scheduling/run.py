@@ -116,11 +116,13 @@ def timed_plan(now: datetime) -> tuple[float, object]:
     return time.perf_counter() - t0, stats
 
 
-def start_workers(fake_url: str) -> subprocess.Popen:
+def start_workers(fake_url: str, nice: int = 0) -> subprocess.Popen:
+    """2 worker processes; `nice` lowers their CPU priority as `deploy/eprp worker` does (WORKER_NICE)."""
     from django.conf import settings
 
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "eprp", "worker", "--pool", "prefork", "--concurrency", "2",
+        ["nice", "-n", str(nice), sys.executable, "-m", "celery", "-A", "eprp", "worker", "--pool", "prefork",
+         "--concurrency", "2",
          "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
         cwd=ROOT, env=env(TWILIO_API_BASE=fake_url, FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY,
                           SECRET_KEY=settings.SECRET_KEY),

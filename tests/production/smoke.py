@@ -205,6 +205,15 @@ def text(port: int, body: str):
     return Browser(port).request("POST", "/sms/twilio/inbound/", params, {"X-Twilio-Signature": signature})
 
 
+def check_priorities(procs: dict) -> None:
+    """The workers yield the CPU to the web: gunicorn at our own priority, Celery 10 lower."""
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    for name, expected in (("web", own), ("worker", min(19, own + 10))):
+        niceness = os.getpriority(os.PRIO_PROCESS, procs[name].pid)
+        if niceness != expected:
+            raise SmokeFailure(f"deploy/eprp {name} runs at nice {niceness}, not {expected}")
+
+
 def check_after_database_restart(port: int, admin_url: str, database: str, app: str, web_workers: int):
     """A PostgreSQL restart drops every kept connection: each gunicorn worker must still answer (health checks)."""
     for _ in range(2 * web_workers):  # every worker holds a connection
@@ -278,6 +287,7 @@ def main():
                 procs[name] = subprocess.Popen(["deploy/eprp", name], cwd=ROOT, env=env, stdout=log,
                                                stderr=subprocess.STDOUT, start_new_session=True)
             wait_for_health(port, procs, logs)
+            check_priorities(procs)
             check(Browser(port), fake, password, token)
             check_after_database_restart(port, args.postgres, args.database, app, web_workers=2)
         except SmokeFailure as failure:
