@@ -53,6 +53,7 @@ def arguments():
     parser.add_argument("--probe-rate", type=float, default=2, help="trivial view and floor requests/s, each")
     parser.add_argument("--floor-seconds", type=float, default=5, help="each closed-loop floor before the peak")
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=1, help="more than 1: gunicorn's gthread workers")
     parser.add_argument("--worker-nice", type=int, default=10,
                         help="the Celery workers' and reconciliation's CPU priority, as deploy/eprp's WORKER_NICE")
     parser.add_argument("--no-replies", action="store_true", help="dispatch alone: nobody answers, no probes")
@@ -105,7 +106,7 @@ def main():
         env = sched.env(TWILIO_API_BASE=fake.base_url, FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY,
                         SECRET_KEY=settings.SECRET_KEY, SMS_MAX_PER_SECOND=str(args.budget))
         access_log = ROOT / "var" / "bench" / "peak-access.log"
-        server = serve.start_gunicorn(env, args.port, args.web_workers, access_log)
+        server = serve.start_gunicorn(env, args.port, args.web_workers, access_log, args.web_threads)
         workers = None
         try:
             setup = patients.Setup(port=args.port, public_base=settings.PUBLIC_BASE_URL, token=sched.TOKEN,
@@ -273,7 +274,8 @@ def summary(args, at, peak, floors, messages, received, results_path, access_log
     server_during = serve.server_times(access_log, patients.INBOUND, start, end + 1)
     rec = peak["reconciliation"]
     print(f"\nSUMMARY participants={args.participants} zones={len(zones.ZONES)} (US Central/Eastern, Western/Central "
-          f"Europe) budget={args.budget}/s compress={args.compress:g}x (1 simulated minute = "
+          f"Europe) budget={args.budget}/s web {args.web_workers}x{args.web_threads} worker nice {args.worker_nice} "
+          f"compress={args.compress:g}x (1 simulated minute = "
           f"{60 / args.compress:g} s) load at start {load_start} at end {os.getloadavg()}")
     print(f"  prompts due at once: {peak['prompts']}; sent {peak['sent']}, skipped {peak['skipped']}")
     print(f"  prompts handed to Twilio: {len(prompt_times)} in {peak['dispatch_seconds']:.1f} s = "

@@ -17,12 +17,13 @@ ROOT = Path(__file__).resolve().parents[2]
 LOG_FORMAT = '%(t)s "%(r)s" %(s)s %(D)s'
 
 
-def start_gunicorn(env: dict, port: int, workers: int, access_log: Path) -> subprocess.Popen:
+def start_gunicorn(env: dict, port: int, workers: int, access_log: Path, threads: int = 1) -> subprocess.Popen:
     """deploy/eprp web, with the bench's settings module (it adds the webhook floor's URL)."""
     access_log.unlink(missing_ok=True)
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "eprp.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--access-logfile", str(access_log), "--access-logformat", LOG_FORMAT,
+         "--workers", str(workers), "--threads", str(threads), "--access-logfile", str(access_log),
+         "--access-logformat", LOG_FORMAT,
          "--logger-class", "eprp.access_log.MaskedSecretsLogger", "--log-level", "warning"],
         cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "bench.webhook.settings"}, start_new_session=True)
     for _ in range(300):
