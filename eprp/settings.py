@@ -300,13 +300,13 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
 
 # The default cache holds the sign-in limits' counters, so it must be one every process
 # shares (a per-process cache let two gunicorn workers allow twice the limit): Redis in
-# production (CACHE_URL, by default the broker's Redis), files in var/ in the embedded shape
-# (the web server and the worker on one machine).
+# production (CACHE_URL, by default the broker's Redis; eprp/cache.py keeps one client per
+# server), files in var/ in the embedded shape (the web server and the worker on one machine).
 CACHE_URL = os.environ.get("CACHE_URL", "") or (CELERY_BROKER_URL if PRODUCTION else "")
 if os.environ.get("CACHE_URL") and not CACHE_URL.startswith(("redis://", "rediss://")):
     MALFORMED_SETTINGS.append(("CACHE_URL", "expected a redis:// URL"))
 if CACHE_URL.startswith(("redis://", "rediss://")):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+    CACHES = {"default": {"BACKEND": "eprp.cache.RedisCache", "LOCATION": CACHE_URL,
                           "KEY_PREFIX": "eprp-cache"}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",

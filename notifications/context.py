@@ -35,7 +35,9 @@ def locked_conversation(sender_hash: str) -> Conversation | None:
     participant = Participant.objects.filter(phone_hash=sender_hash).first()
     if participant is None:
         return None
-    Conversation.objects.get_or_create(participant=participant)
+    # A first text before any prompt made the conversation: one INSERT that does nothing if a
+    # concurrent text or dispatch made it first (get_or_create took a SELECT and a savepoint more).
+    Conversation.objects.bulk_create([Conversation(participant=participant)], ignore_conflicts=True)
     return query.get(participant=participant)
 
 

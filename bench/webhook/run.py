@@ -1,9 +1,9 @@
 """Inbound SMS webhook benchmark: gunicorn (2 sync workers) on PostgreSQL, signed Twilio requests.
 
     .venv/bin/python bench/webhook/run.py [--participants 1000] [--seconds 15] [--rate 100] [--workers 2]
-                                          [--generator python|wrk]
+                                          [--generator python|wrk] [--as-deployed]
 
-It creates the database `eprp_bench` (dropped first), enrolls participants whose diary
+It creates the database `eprp_bench` (`BENCH_DB` to name another; dropped first), enrolls participants whose diary
 window is open right now (zones where it is evening), starts gunicorn, and from this
 separate process (plain asyncio streams, one connection per request as with gunicorn's
 sync workers) sends signed inbound webhooks as Twilio would: each simulated patient
@@ -15,6 +15,11 @@ in one transaction, TwiML: bench/webhook/floor.py) on the same server for scale:
     closed loops are sent by wrk from pre-signed requests, bench/webhook/requests.lua);
   - open loop at a fixed rate (default 100/s): p50/p99 latency measured from the
     scheduled send time (no coordinated omission).
+
+`--as-deployed` (Python generator only): every text carries the I-Twilio-Idempotency-Token
+Twilio sends, so the inbound view's replay check reads and writes the shared cache, which
+is then Redis (CACHE_URL: the broker's URL) as in production; gunicorn writes the masked
+access log as deploy/eprp starts it (to var/bench/access.log).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
@@ -45,11 +51,11 @@ from bench import proc  # noqa: E402
 PORT = 8765
 BASE = f"http://127.0.0.1:{PORT}"
 TOKEN = "bench-auth-token"
-DB = "eprp_bench"
+DB = os.environ.get("BENCH_DB", "eprp_bench")
 SCRIPT = ["7", "3", "2", "4", "1", "5", "3", "2", "2", "6"]
 
 
-def env() -> dict:
+def env(*, as_deployed: bool = False) -> dict:
     e = dict(os.environ)
     e.update(
         DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB}", DJANGO_DEBUG="0", TWILIO_AUTH_TOKEN=TOKEN,
@@ -57,6 +63,8 @@ def env() -> dict:
         CELERY_BROKER_URL=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14"),
         DJANGO_SETTINGS_MODULE="bench.webhook.settings",
     )
+    if as_deployed:
+        e["CACHE_URL"] = e["CELERY_BROKER_URL"]
     return e
 
 
@@ -96,11 +104,12 @@ import_participants(text=out.getvalue(), study=study, actor='bench')
 class Load:
     """Signed requests as raw HTTP, each patient's texts in script order."""
 
-    def __init__(self, phones: list[str]):
+    def __init__(self, phones: list[str], *, idempotency_tokens: bool = False):
         self.phones = phones
         self.step = {p: 0 for p in phones}
         self.n = 0
         self.validator = RequestValidator(TOKEN)
+        self.idempotency_tokens = idempotency_tokens
 
     def form(self, path: str) -> tuple[str, str]:
         """The next patient's next text: the form body and its signature."""
@@ -121,7 +130,8 @@ class Load:
         """The next text as raw HTTP."""
         body, signature = self.form(path)
         form = body.encode()
-        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nX-Twilio-Signature: {signature}\r\n"
+        token = f"I-Twilio-Idempotency-Token: {uuid.uuid4()}\r\n" if self.idempotency_tokens else ""
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nX-Twilio-Signature: {signature}\r\n{token}"
                 "Content-Type: application/x-www-form-urlencoded\r\n"
                 f"Content-Length: {len(form)}\r\nConnection: close\r\n\r\n")
         return head.encode() + form
@@ -268,8 +278,8 @@ def run_wrk(phones, seconds, rate) -> list[dict]:
     return results
 
 
-async def run(phones, seconds, rate):
-    load = Load(phones)
+async def run(phones, seconds, rate, *, as_deployed: bool = False):
+    load = Load(phones, idempotency_tokens=as_deployed)
     results = []
     await closed_loop(itertools.repeat(HEALTH), 2, 4)  # warm-up
     await closed_loop(load.stream("/bench/floor/"), 1, 2)
@@ -291,11 +301,21 @@ def main():
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--generator", choices=("python", "wrk"), default="python",
                         help="closed loops from this process (asyncio) or from wrk (apt install wrk)")
+    parser.add_argument("--as-deployed", action="store_true",
+                        help="Twilio's idempotency token on every text, the cache on Redis, the masked access log")
     args = parser.parse_args()
+    if args.as_deployed and args.generator == "wrk":
+        parser.error("--as-deployed needs the Python generator (wrk's requests carry no idempotency token)")
     phones = setup(args.participants)
+    access_log = []
+    if args.as_deployed:
+        (ROOT / "var" / "bench").mkdir(parents=True, exist_ok=True)
+        access_log = ["--access-logfile", str(ROOT / "var" / "bench" / "access.log"),
+                      "--logger-class", "eprp.access_log.MaskedSecretsLogger"]
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "eprp.wsgi:application", "--bind", f"127.0.0.1:{PORT}",
-         "--workers", str(args.workers), "--log-level", "warning"], cwd=ROOT, env=env())
+         "--workers", str(args.workers), "--log-level", "warning", *access_log], cwd=ROOT,
+        env=env(as_deployed=args.as_deployed))
     try:
         for _ in range(100):
             try:
@@ -307,7 +327,7 @@ def main():
         if args.generator == "wrk":
             results = run_wrk(phones, args.seconds, args.rate)
         else:
-            results = asyncio.run(run(phones, args.seconds, args.rate))
+            results = asyncio.run(run(phones, args.seconds, args.rate, as_deployed=args.as_deployed))
     finally:
         server.terminate()
         server.wait()

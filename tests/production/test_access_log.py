@@ -13,17 +13,17 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "kX2v9QpLr8Ta:1vQz3F:Yt0hW1n2cXb5aSg7dE4fPq9uRk3mLz8oNj6iHc2bVw"
 
 
-def _log_one_request(tmp_path, logger_class: str) -> str:
-    path = tmp_path / "access.log"
+def _log_one_request(tmp_path, logger_class: str, target: str = f"/diary/go/{TOKEN}/") -> str:
+    path = tmp_path / f"access-{logger_class}.log"
     cfg = Config()
     cfg.set("accesslog", str(path))
     cfg.set("logger_class", logger_class)
     cfg.set("access_log_format", '%(h)s "%(r)s" %(s)s "%(f)s" %(U)s %({referer}i)s')
     logger = cfg.logger_class(cfg)
-    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"/diary/go/{TOKEN}/", "PATH_INFO": f"/diary/go/{TOKEN}/",
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": target, "PATH_INFO": target,
                "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "192.0.2.1",
-               "HTTP_REFERER": f"https://eprp.test/diary/go/{TOKEN}/"}
-    request = SimpleNamespace(headers=[("REFERER", f"https://eprp.test/diary/go/{TOKEN}/")])
+               "HTTP_REFERER": f"https://eprp.test{target}"}
+    request = SimpleNamespace(headers=[("REFERER", f"https://eprp.test{target}")])
     response = SimpleNamespace(status="302 Found", sent=0, headers=[])
     logger.access(response, request, environ, timedelta(milliseconds=12))
     for handler in logger.access_log.handlers:
@@ -41,6 +41,13 @@ def test_the_access_log_has_the_link_masked_everywhere(tmp_path):
     line = _log_one_request(tmp_path, "eprp.access_log.MaskedSecretsLogger")
     assert "/diary/go/********/" in line and "302" in line
     assert TOKEN not in line and TOKEN.split(":")[0] not in line
+
+
+def test_a_line_without_the_link_is_written_as_gunicorn_writes_it(tmp_path):
+    target = "/sms/twilio/inbound/?go=1"
+    masked = _log_one_request(tmp_path, "eprp.access_log.MaskedSecretsLogger", target)
+    assert masked == _log_one_request(tmp_path, "gunicorn.glogging.Logger", target)
+    assert f'"GET {target} HTTP/1.1"' in masked
 
 
 def test_production_starts_gunicorn_with_that_logger():

@@ -86,3 +86,23 @@ def test_a_repeated_idempotency_token_is_answered_with_the_first_reply_and_nothi
                   {"HTTP_I_TWILIO_IDEMPOTENCY_TOKEN": f"another-{uuid.uuid4()}"})
     assert third.status_code == 200
     assert InboundMessage.objects.filter(message_sid=other).exists()
+
+
+def test_a_text_with_an_idempotency_token_costs_two_cache_calls_and_a_replay_one(client, alice, monkeypatch):
+    # The shared cache is Redis in production: every call is a round trip, so the count is kept.
+    from django.core.cache import cache
+
+    calls = []
+    for name in ("get", "set", "add", "delete", "incr", "get_many", "set_many", "touch", "has_key"):
+        real = getattr(cache, name)
+        monkeypatch.setattr(cache, name, lambda *a, _name=name, _real=real, **k: calls.append(_name) or _real(*a, **k))
+    header = {"HTTP_I_TWILIO_IDEMPOTENCY_TOKEN": f"counted-{uuid.uuid4()}"}
+    params = {"MessageSid": SID, "AccountSid": ACCOUNT, "From": alice.phone, "Body": "HELP"}
+    assert _post(client, params, header).status_code == 200
+    assert calls == ["get", "set"]  # read, then remembered once handled
+    calls.clear()
+    assert _post(client, params | {"MessageSid": "SM" + "e" * 32}, header).status_code == 200
+    assert calls == ["get"]  # the first reply again
+    calls.clear()
+    assert _post(client, params | {"MessageSid": "SM" + "d" * 32}).status_code == 200
+    assert calls == []  # no token, no cache

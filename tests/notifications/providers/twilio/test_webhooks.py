@@ -260,3 +260,21 @@ def test_a_diary_answer_by_text_costs_a_fixed_number_of_statements(client, alice
     # the conversation state and the inbound row; around them the transaction (a savepoint here).
     assert statements.count("SELECT") == 2 and statements.count("INSERT") == 3 and statements.count("UPDATE") == 1
     assert len([s for s in statements if s not in ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT")]) == 6
+
+
+@time_machine.travel(datetime(2026, 3, 10, 19, 0, tzinfo=CHICAGO), tick=False)
+def test_a_first_text_before_any_prompt_makes_the_conversation_in_one_insert(client, alice):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from notifications.models import Conversation
+
+    assert not Conversation.objects.filter(participant=alice).exists()
+    with CaptureQueriesContext(connection) as queries:
+        assert "1/8" in text(client, alice.phone, "7", "SMf1")
+    on_conversations = [q["sql"].split()[0].upper() for q in queries.captured_queries
+                        if '"notifications_conversation"' in q["sql"]]
+    # Not found, made (INSERT, nothing if a concurrent text made it first), read under the lock, state saved.
+    assert on_conversations == ["SELECT", "INSERT", "SELECT", "UPDATE"]
+    assert Conversation.objects.get(participant=alice).state["itch"] == 7
+    assert DiaryRecord.objects.filter(participant=alice).count() == 1
