@@ -28,8 +28,11 @@ from .models import AlertKind, Channel, DiaryRecord, Participant, Phase, Timepoi
 from .participants import locked_participant
 
 # Run after a diary record commits (notifications cancels that evening's reminders):
-# the core calls what the channels registered and imports none of them.
-after_answer_hooks: list[Callable[[DiaryRecord], None]] = []
+# the core calls what the channels registered and imports none of them. Each hook gets the
+# record and the date's current daily records as read under the participant's lock with this
+# write in them (instrument -> record), or None when the writer did not read them (the hook
+# queries them itself).
+after_answer_hooks: list[Callable[[DiaryRecord, dict[str, DiaryRecord] | None], None]] = []
 
 PATIENT_CHANNELS = frozenset({Channel.SMS, Channel.WEB, Channel.APP})
 
@@ -325,8 +328,9 @@ def _submit(p: Participant, channel: str, timepoint: str, answers: dict[str, dic
             locked.records[code] = record
         records.append(record)
         written.append(record)
+    day = dict(locked.records) if from_lock else None
     for record in written:
-        _after_commit(record)
+        _after_commit(record, day)
     return Recorded(diary_date=d, records=records, written=written)
 
 
@@ -413,10 +417,10 @@ def correct_record(*, record: DiaryRecord, answers: dict[int, int], user: Any, r
     audit.log(actor=user, action="diary.correct", obj=new,
               before={"record": record.pk, "answers": record.answers},
               after={"record": new.pk, "answers": scored}, reason=reason.strip())
-    _after_commit(new)
+    _after_commit(new, None)
     return new
 
 
-def _after_commit(record: DiaryRecord) -> None:
+def _after_commit(record: DiaryRecord, day: dict[str, DiaryRecord] | None) -> None:
     for hook in after_answer_hooks:
-        transaction.on_commit(lambda hook=hook: hook(record))
+        transaction.on_commit(lambda hook=hook: hook(record, day))

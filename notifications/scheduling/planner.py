@@ -408,18 +408,22 @@ def plan_participant(*, participant: Participant, now: datetime | None = None) -
 # --- after a diary is done (registered in apps.py, runs right after the diary commits) -------
 
 
-def cancel_done_diary_prompts(record: DiaryRecord) -> int:
-    """A complete evening diary (itch and every sleep item) cancels that date's pending prompts."""
+def cancel_done_diary_prompts(record: DiaryRecord, day: dict[str, DiaryRecord] | None = None) -> int:
+    """A complete evening diary (itch and every sleep item) cancels that date's pending prompts.
+
+    `day`: the date's current daily records as the writer read them under the participant's
+    lock (the SMS path); without it they are queried.
+    """
     if record.timepoint != Timepoint.DAILY:
         return 0
     rules = record.participant.study.rules
     items = len(rules.instrument(Instrument.PROMIS_SD8B).items)
     if record.instrument == Instrument.PROMIS_SD8B and len(record.answers) < items:
         return 0  # sleep answered one item at a time: not complete yet, no query needed (the hot path)
-    current = DiaryRecord.objects.current().filter(
-        participant_id=record.participant_id, timepoint=Timepoint.DAILY, diary_date=record.diary_date
-    )
-    answered = {r.instrument: len(r.answers) for r in current}
+    if day is None:
+        day = {r.instrument: r for r in DiaryRecord.objects.current().filter(
+            participant_id=record.participant_id, timepoint=Timepoint.DAILY, diary_date=record.diary_date)}
+    answered = {code: len(r.answers) for code, r in day.items()}
     if Instrument.ITCH_NRS not in answered or answered.get(Instrument.PROMIS_SD8B, 0) < items:
         return 0
     return ScheduledPrompt.objects.filter(

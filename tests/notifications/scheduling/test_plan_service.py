@@ -4,6 +4,8 @@ from datetime import date, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from diaries import participants, treatment
 from notifications import tasks
@@ -104,6 +106,23 @@ def test_a_completed_diary_cancels_that_evenings_prompts(alice, tasks_inline, dj
         assert (tonight[kind, "2026-03-20"].status, tonight[kind, "2026-03-20"].reason) == (
             "cancelled", "diary completed")
     assert tonight["diary", "2026-03-21"].status == "pending"
+
+
+def test_a_diary_completed_by_text_cancels_its_prompts_without_reading_the_diary_again(
+        alice, tasks_inline, django_capture_on_commit_callbacks):
+    """The inbound path read the evening's records under the participant's lock: the hook is given them."""
+    planner.plan_prompts(now=datetime(2026, 3, 20, 12, 0, tzinfo=CHICAGO))
+    evening = datetime(2026, 3, 20, 18, 0, tzinfo=CHICAGO)
+    with django_capture_on_commit_callbacks(execute=True):
+        text(alice, "6", evening, "SMq1")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        text(alice, "3 2 4 1 5 3 2 2", evening + timedelta(minutes=1), "SMq2")
+    with CaptureQueriesContext(connection) as queries:
+        for callback in callbacks:
+            callback()
+    assert not [q for q in queries if "diaries_diaryrecord" in q["sql"]]
+    assert [q for q in queries if q["sql"].startswith('UPDATE "notifications_scheduledprompt"')]
+    assert {rows(alice)[kind, "2026-03-20"].reason for kind in ("diary", "reminder")} == {"diary completed"}
 
 
 def test_a_late_day_1_record_still_gets_the_h12_prompt_within_its_window(study, tasks_inline, django_capture_on_commit_callbacks):
