@@ -15,6 +15,10 @@ prompts pending again, no conversations yet); the first is a warm-up and is not 
     BENCH_DB=eprp_bench_dispatch BENCH_BROKER_URL=redis://127.0.0.1:6379/12 \\
         .venv/bin/python bench/twilio/dispatch_cpu.py [--participants 2000] [--rounds 4] [--profile tick|send]
 
+`--workers`: the send tasks run in 2 Celery worker processes (prefork, as at the peak)
+while the tick runs here, and their CPU is read from /proc: Celery's own cost a task
+included (the broker, the pool), statements not counted.
+
 `--profile` prints a CPU profile of that part of the last round (the sends then one at a
 time in this thread, so that the profile sees them).
 """
@@ -35,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from bench import proc  # noqa: E402
 from bench.scheduling import run as sched  # noqa: E402
 from bench.twilio import zones  # noqa: E402
 
@@ -105,6 +110,37 @@ def reset(prompts: list, at: datetime) -> None:
     Conversation.objects.all().delete()
 
 
+def group_cpu(pgid: int) -> float:
+    return sum(p.cpu_seconds for p in proc.processes() if p.pgid == pgid)
+
+
+def database_cpu() -> float:
+    return sum(p.cpu_seconds for p in proc.processes()
+               if p.cmdline.startswith(b"postgres: ") and f" {sched.DB} ".encode() in p.cmdline)
+
+
+def one_round_with_workers(due: list, workers: int) -> dict:
+    """The tick in this process, the send tasks in Celery's worker processes as they run at the peak."""
+    import redis
+
+    from notifications.models import OutboundMessage, OutboundStatus
+    from notifications.scheduling import dispatch
+
+    at = datetime.now(UTC) - timedelta(seconds=1)
+    reset(due, at)
+    redis.Redis.from_url(sched.BROKER).flushdb()
+    before = time.process_time(), group_cpu(workers), database_cpu()
+    stats = dispatch.dispatch_due_prompts(time_budget=None)
+    ticked = time.process_time()
+    sent = OutboundMessage.objects.filter(status=OutboundStatus.SENT)
+    while sent.count() < stats.sent:
+        time.sleep(0.2)
+    n = len(due)
+    return {"prompts": n, "sent": stats.sent, "handed": sent.count(),
+            "tick_ms": (ticked - before[0]) * 1000 / n, "workers_ms": (group_cpu(workers) - before[1]) * 1000 / n,
+            "postgres_ms": (database_cpu() - before[2]) * 1000 / n}
+
+
 def one_round(due: list, profile: str | None) -> dict:
     import redis
     from django.conf import settings
@@ -154,11 +190,34 @@ def one_round(due: list, profile: str | None) -> dict:
     return result
 
 
+def with_workers(due: list, rounds: int, base_url: str) -> None:
+    workers = sched.start_workers(base_url)
+    try:
+        results = []
+        for n in range(rounds):
+            r = one_round_with_workers(due, workers.pid)
+            print(f"round {n}{' (warm-up)' if n == 0 else ''}: {r['prompts']} prompts, sent {r['sent']}, handed to "
+                  f"Twilio {r['handed']}; tick {r['tick_ms']:.2f} ms CPU, workers {r['workers_ms']:.2f} ms CPU, "
+                  f"PostgreSQL (every backend) {r['postgres_ms']:.2f} ms", flush=True)
+            if n:
+                results.append(r)
+    finally:
+        os.killpg(workers.pid, 15)
+        workers.wait(30)
+    print(f"SUMMARY per prompt, median of {len(results)} rounds of {results[0]['prompts']} prompts, sent by 2 Celery "
+          f"worker processes (load at the end {os.getloadavg()}):")
+    for key, name in (("tick_ms", "tick (this process)"), ("workers_ms", "the workers (send tasks)"),
+                      ("postgres_ms", "PostgreSQL, every backend")):
+        print(f"  {name}: {statistics.median(r[key] for r in results):.2f} ms CPU")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--participants", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=4, help="the first is a warm-up")
     parser.add_argument("--profile", choices=["tick", "send"], help="cProfile that part of the last round")
+    parser.add_argument("--workers", action="store_true",
+                        help="send in 2 Celery worker processes (prefork) as at the peak, their CPU from /proc")
     args = parser.parse_args()
 
     spawn = multiprocessing.get_context("spawn")
@@ -167,9 +226,12 @@ def main():
     server = spawn.Process(target=serve_fake_twilio, args=(theirs, stop), daemon=True)
     server.start()
     try:
-        setup(args.participants, ours.recv())
+        base_url = ours.recv()
+        setup(args.participants, base_url)
         print(f"load {os.getloadavg()}  db {sched.DB}  broker {sched.BROKER}", flush=True)
         rounds, due = [], tonight()
+        if args.workers:
+            return with_workers(due, args.rounds, base_url)
         for n in range(args.rounds):
             r = one_round(due, args.profile if n == args.rounds - 1 else None)
             print(f"round {n}{' (warm-up)' if n == 0 else ''}: {r['prompts']} prompts, sent {r['sent']}, handed to "
