@@ -185,8 +185,10 @@ def send_messages(message_ids, *, transport=None) -> dict:
             results[message.pk] = OutboundStatus.FAILED
     if sids:
         _record_sent(sids)
-    handed_over = [pk for pk, status in results.items() if status != "retry"]
-    OutboundMessage.objects.filter(pk__in=handed_over, sealed_body__isnull=False).update(sealed_body=None)
+    # A secret's readable text is kept only until it is handed over (most messages have none: no statement).
+    sealed = [m.pk for m in claimed if m.sealed_body is not None and results.get(m.pk) != "retry"]
+    if sealed:
+        OutboundMessage.objects.filter(pk__in=sealed).update(sealed_body=None)
     return results
 
 

@@ -306,3 +306,24 @@ def test_a_message_that_cannot_be_prepared_fails_alone_and_the_chunk_goes_on(twi
     broken = OutboundMessage.objects.get(pk=messages[1].pk)
     assert broken.status == "failed" and broken.error_message.startswith("not sent:")
     assert not OutboundMessage.objects.filter(status="sending").exists()
+
+
+def test_a_chunk_costs_the_same_statements_whatever_its_size_and_none_for_secrets_it_has_not(study, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.SMS_BACKEND = "locmem"
+    messages = many_queued(study, 6)
+    counts = []
+    for chunk in (messages[:2], messages[2:]):
+        with CaptureQueriesContext(connection) as queries:
+            assert set(outbox.send_messages([m.pk for m in chunk]).values()) == {"sent"}
+        counts.append(len(queries))
+        assert not any('SET "sealed_body"' in q["sql"] for q in queries)
+    assert counts[0] == counts[1]
+    link = outbox.send_diary_link(participant=messages[0].participant)
+    with CaptureQueriesContext(connection) as queries:
+        outbox.send_messages([link.pk])
+    assert len(queries) == counts[0] + 1  # the secret's readable text, emptied once handed over
+    link.refresh_from_db()
+    assert link.status == "sent" and link.sealed_body is None
