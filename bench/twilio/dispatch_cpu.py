@@ -184,6 +184,7 @@ def one_round(due: list, profile: str | None) -> dict:
                         "pg_ms": (backend_cpu(backend) - db) * 1000 / prompts,
                         "statements": statements.count / prompts}
         if profiler:
+            profiler.dump_stats(ROOT / "var" / "bench" / f"dispatch-{part}.prof")
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
     redis.Redis.from_url(sched.BROKER).flushdb()
