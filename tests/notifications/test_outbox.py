@@ -165,10 +165,10 @@ def test_many_queued_messages_go_to_the_workers_in_chunks(monkeypatch, django_ca
     sent_chunks = []
     monkeypatch.setattr(tasks.send_messages_task, "delay", lambda ids: sent_chunks.append(ids))
     monkeypatch.setattr(tasks.send_message_task, "delay", lambda i: sent_chunks.append([i]))
-    ids = [f"00000000-0000-0000-0000-{n:012d}" for n in range(45)]
+    ids = [f"00000000-0000-0000-0000-{n:012d}" for n in range(120)]
     with django_capture_on_commit_callbacks(execute=True):
         outbox.enqueue_after_commit(ids)
-    assert [len(c) for c in sent_chunks] == [20, 20, 5]
+    assert [len(c) for c in sent_chunks] == [50, 50, 20]
     assert sum(sent_chunks, []) == ids
     with django_capture_on_commit_callbacks(execute=True):
         outbox.enqueue_after_commit(ids[:1])
