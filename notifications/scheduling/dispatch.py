@@ -413,22 +413,18 @@ def _insert_messages(messages: list[OutboundMessage]) -> None:
         return
     columns, selected, names, scalars, arrays = [], [], [], [], []
     for column in OutboundMessage._meta.concrete_fields:
-        if isinstance(column, JSONField):
-            values = [None if (v := column.pre_save(m, True)) is None else json.dumps(v, cls=column.encoder)
-                      for m in messages]
-            cast, wire = "::jsonb", "text"
-        else:
-            values = [column.get_db_prep_save(column.pre_save(m, True), connection) for m in messages]
-            cast, wire = "", column.db_type(connection)
+        json_column = isinstance(column, JSONField)
+        cast, wire = ("::jsonb", "text") if json_column else ("", column.db_type(connection))
+        values = [column.pre_save(m, True) for m in messages]
         columns.append(connection.ops.quote_name(column.column))
         if not column.primary_key and all(v == values[0] for v in values):  # the key: at least one array
             selected.append(f"%s::{wire}{cast}")
-            scalars.append(values[0])
+            scalars.append(_db_value(column, values[0]))
         else:
             name = f"c{len(names)}"
             selected.append(f"t.{name}{cast}")
             names.append(name)
-            arrays.append((f"%s::{wire}[]", values))
+            arrays.append((f"%s::{wire}[]", [_db_value(column, v) for v in values]))
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {OutboundMessage._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(selected)}"
@@ -437,6 +433,12 @@ def _insert_messages(messages: list[OutboundMessage]) -> None:
         )
     for message in messages:
         message._state.adding, message._state.db = False, connection.alias
+
+
+def _db_value(column, value):
+    if isinstance(column, JSONField):  # sent as text, cast to jsonb in the statement
+        return None if value is None else json.dumps(value, cls=column.encoder)
+    return column.get_db_prep_save(value, connection)
 
 
 def _save_states(changed: list[Conversation]) -> None:
