@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 # Twilio's maximum (and default) ValidityPeriod: 10 hours.
 MAX_VALIDITY = 36_000
+# The headers the SDK's Messages resource sends with a create.
+FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
 PAUSED_REASON = ("Not sent: sending is paused for the whole study because carriers refused every recent text "
                  "from the study's number; the study's operator has been told.")
 
@@ -30,25 +32,30 @@ class TwilioTransport(Transport):
             settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN,
             http_client=http_client or _http_client(),
         )
+        self.messages_uri = f"/Accounts/{self.client.account_sid}/Messages.json"
 
     def send(self, *, to, body, status_callback, validity_period: int | None = None):
-        params = {"to": to, "body": body}
-        if settings.TWILIO_MESSAGING_SERVICE_SID:
-            params["messaging_service_sid"] = settings.TWILIO_MESSAGING_SERVICE_SID
-        else:
-            params["from_"] = settings.TWILIO_FROM_NUMBER
+        # The form `messages.create` would post, posted through the SDK's API version (auth, URL,
+        # errors as TwilioRestException): the resource layer above it spent about 0.1 ms of CPU
+        # a message on thirty unset options and on parsing the whole answer for its SID.
+        form = {"To": to}  # in the SDK's order
         if status_callback:
-            params["status_callback"] = status_callback
+            form["StatusCallback"] = status_callback
         if validity_period:
             # Twilio drops a message still queued after this many seconds (1 to 36,000).
-            params["validity_period"] = max(1, min(MAX_VALIDITY, int(validity_period)))
+            form["ValidityPeriod"] = max(1, min(MAX_VALIDITY, int(validity_period)))
+        if settings.TWILIO_MESSAGING_SERVICE_SID:
+            form["MessagingServiceSid"] = settings.TWILIO_MESSAGING_SERVICE_SID
+        else:
+            form["From"] = settings.TWILIO_FROM_NUMBER
+        form["Body"] = body
         if pacing.is_paused():
             raise TransportError("sender paused: carriers refused every recent message", code="paused",
                                  retryable=True, reason=PAUSED_REASON)
-        messages = self.client.messages  # the SDK loads its API modules on first use: before our turn, not in it
+        api = self.client.api.v2010  # the SDK loads its API modules on first use: before our turn, not in it
         pacing.wait_for_turn()
         try:
-            message = messages.create(**params)
+            message = api.create("POST", self.messages_uri, data=form, headers=dict(FORM_HEADERS))
         except TwilioRestException as exc:
             code = str(exc.code or exc.status)
             policy = errors.policy_of(code, http_status=exc.status)
@@ -57,7 +64,7 @@ class TwilioTransport(Transport):
         except OSError as exc:  # connection refused, reset, timeout
             raise TransportError(f"twilio unreachable: {exc}", code="network", retryable=True,
                                  reason=errors.SERVER_ERROR.reason) from exc
-        return Sent(provider_sid=message.sid)
+        return Sent(provider_sid=message.get("sid"))
 
     def record_sender_refused(self) -> None:
         if pacing.record_refused():

@@ -14,8 +14,11 @@ from notifications.providers.twilio import transport
 from tests.notifications.providers.twilio.conftest import ACCOUNT, TOKEN
 
 
-def requests_made(http_client, call) -> list[tuple]:
-    """(method, URL, headers, body, options) of every request `call(client)` makes, answered as Twilio would."""
+def requests_made(http_client, call=None) -> list[tuple]:
+    """(method, URL, headers, body, options) of every request `call(client)` makes, answered as Twilio would.
+
+    Without `call`: the list the requests through `http_client` are added to from then on.
+    """
     seen = []
 
     def send(prepared, **options):
@@ -28,7 +31,8 @@ def requests_made(http_client, call) -> list[tuple]:
         return response
 
     http_client.session.send = send
-    call(Client(ACCOUNT, TOKEN, http_client=http_client))
+    if call is not None:
+        call(Client(ACCOUNT, TOKEN, http_client=http_client))
     return seen
 
 
@@ -51,3 +55,22 @@ def test_requests_go_to_the_configured_base(twilio, settings):
     sent = transport.TwilioTransport().send(to="+13125550101", body="Hi", status_callback=None, validity_period=60)
     assert sent.provider_sid == twilio.messages[-1]["sid"]
     assert (twilio.messages[-1]["to"], twilio.messages[-1]["validity_period"]) == ("+13125550101", "60")
+
+
+@pytest.mark.parametrize("service", ["MG" + "c" * 32, ""])
+def test_a_text_is_the_request_the_sdk_messages_resource_would_send(settings, service):
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = ACCOUNT, TOKEN
+    settings.TWILIO_MESSAGING_SERVICE_SID, settings.TWILIO_FROM_NUMBER = service, "+13125550100"
+    settings.SMS_MAX_PER_SECOND = 0
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "t"}}
+    http_client = transport._HttpClient()
+    ours = requests_made(http_client)
+    sent = transport.TwilioTransport(http_client=http_client).send(
+        to="+13125550101", body="Diario: ¿picazón? 0-10", status_callback="https://eprp.example.org/s/1/",
+        validity_period=99_999)
+    sender = {"messaging_service_sid": service} if service else {"from_": "+13125550100"}
+    theirs = requests_made(TwilioHttpClient(timeout=10), lambda c: c.messages.create(
+        to="+13125550101", body="Diario: ¿picazón? 0-10", status_callback="https://eprp.example.org/s/1/",
+        validity_period=36_000, **sender))
+    assert ours == theirs and len(ours) == 1
+    assert sent.provider_sid == "SM" + "0" * 32
