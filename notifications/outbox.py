@@ -63,8 +63,8 @@ def can_text(participant: Participant) -> bool:
 
 # Messages per send task when many are queued at once (a dispatch batch): one task per
 # message costs more in broker round trips than the send itself. A task also has a fixed
-# cost in the worker (Celery and the broker, building the claim's queries): about 8 ms of
-# CPU, as much as five messages' SDK calls. With 20 a task, dispatch took 1.8 ms of worker
+# cost in the worker (Celery and the broker, building the claim's queries): about 10 ms of
+# CPU, as much as ten messages' SDK calls. With 20 a task, dispatch took 1.8 ms of worker
 # CPU a prompt, with 50 1.4 ms (bench/twilio/dispatch_cpu.py --workers). The price: a
 # worker killed mid-task leaves up to this many claimed messages to fail as stranded.
 SEND_CHUNK = 50

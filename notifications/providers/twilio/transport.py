@@ -81,7 +81,7 @@ class _HttpClient(TwilioHttpClient):
     always does; only requests' `Session.request` is skipped, which for every message merged
     the session's settings into the request again and checked the form and the headers
     against typing Protocols at run time (about a dozen slow isinstance calls a message):
-    about a third of the CPU a message took. The session's settings are merged here once:
+    about 0.1 ms of CPU a message, a tenth of a send. The session's settings are merged here once:
     its default headers under the SDK's, its cookies (Twilio sets none), and the proxies
     and CA bundle looked up once (requests otherwise reads the proxy variables, the CA
     bundle variable and ~/.netrc again for every request; the SDK always sends its own
