@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Case, Max, Value, When
+from django.db.models import Case, JSONField, Max, Value, When
 from django.utils import timezone
 
 from diaries.models import DiaryRecord, Participant, PatientToken, Phase, PushDevice, Study, Timepoint
@@ -145,7 +145,7 @@ def dispatch_batch(*, now: datetime, batch_size: int = BATCH_SIZE,
         elif outcome[0] == "sent":
             messages.append(outcome[1])
         outcomes[prompt.pk] = outcome
-    OutboundMessage.objects.bulk_create(messages)
+    _insert_messages(messages)
     done = _mark(prompts, outcomes, now)
     if done != len(prompts):
         raise LostClaim(f"{len(prompts) - done} of {len(prompts)} prompts were no longer pending")
@@ -398,6 +398,47 @@ def _mark(prompts: list[ScheduledPrompt], outcomes: dict, now: datetime) -> int:
         status=case(1, "status"), reason=case(2, "reason"), outbound_id=case(3, "outbound"), due_at=case(4, "due_at"),
         updated_at=now,
     )
+
+
+def _insert_messages(messages: list[OutboundMessage]) -> None:
+    """The batch's messages in one INSERT; on PostgreSQL from arrays (unnest), as in _mark.
+
+    A multi-row VALUES list costs Django and psycopg about 0.15 ms of CPU a message (a
+    placeholder a field, quoted one by one, and a statement too long for psycopg to cache);
+    here each column is one array, or one value when the whole batch shares it (kind,
+    status, the time, the empty fields).
+    """
+    if connection.vendor != "postgresql" or not messages:
+        OutboundMessage.objects.bulk_create(messages)
+        return
+    columns, selected, names, scalars, arrays = [], [], [], [], []
+    for column in OutboundMessage._meta.concrete_fields:
+        json_column = isinstance(column, JSONField)
+        cast, wire = ("::jsonb", "text") if json_column else ("", column.db_type(connection))
+        values = [column.pre_save(m, True) for m in messages]
+        columns.append(connection.ops.quote_name(column.column))
+        if not column.primary_key and all(v == values[0] for v in values):  # the key: at least one array
+            selected.append(f"%s::{wire}{cast}")
+            scalars.append(_db_value(column, values[0]))
+        else:
+            name = f"c{len(names)}"
+            selected.append(f"t.{name}{cast}")
+            names.append(name)
+            arrays.append((f"%s::{wire}[]", [_db_value(column, v) for v in values]))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {OutboundMessage._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(selected)}"
+            f" FROM unnest({', '.join(a for a, _ in arrays)}) AS t({', '.join(names)})",
+            [*scalars, *(values for _, values in arrays)],
+        )
+    for message in messages:
+        message._state.adding, message._state.db = False, connection.alias
+
+
+def _db_value(column, value):
+    if isinstance(column, JSONField):  # sent as text, cast to jsonb in the statement
+        return None if value is None else json.dumps(value, cls=column.encoder)
+    return column.get_db_prep_save(value, connection)
 
 
 def _save_states(changed: list[Conversation]) -> None:

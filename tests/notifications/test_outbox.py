@@ -165,10 +165,10 @@ def test_many_queued_messages_go_to_the_workers_in_chunks(monkeypatch, django_ca
     sent_chunks = []
     monkeypatch.setattr(tasks.send_messages_task, "delay", lambda ids: sent_chunks.append(ids))
     monkeypatch.setattr(tasks.send_message_task, "delay", lambda i: sent_chunks.append([i]))
-    ids = [f"00000000-0000-0000-0000-{n:012d}" for n in range(45)]
+    ids = [f"00000000-0000-0000-0000-{n:012d}" for n in range(120)]
     with django_capture_on_commit_callbacks(execute=True):
         outbox.enqueue_after_commit(ids)
-    assert [len(c) for c in sent_chunks] == [20, 20, 5]
+    assert [len(c) for c in sent_chunks] == [50, 50, 20]
     assert sum(sent_chunks, []) == ids
     with django_capture_on_commit_callbacks(execute=True):
         outbox.enqueue_after_commit(ids[:1])
@@ -306,3 +306,24 @@ def test_a_message_that_cannot_be_prepared_fails_alone_and_the_chunk_goes_on(twi
     broken = OutboundMessage.objects.get(pk=messages[1].pk)
     assert broken.status == "failed" and broken.error_message.startswith("not sent:")
     assert not OutboundMessage.objects.filter(status="sending").exists()
+
+
+def test_a_chunk_costs_the_same_statements_whatever_its_size_and_none_for_secrets_it_has_not(study, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.SMS_BACKEND = "locmem"
+    messages = many_queued(study, 6)
+    counts = []
+    for chunk in (messages[:2], messages[2:]):
+        with CaptureQueriesContext(connection) as queries:
+            assert set(outbox.send_messages([m.pk for m in chunk]).values()) == {"sent"}
+        counts.append(len(queries))
+        assert not any('SET "sealed_body"' in q["sql"] for q in queries)
+    assert counts[0] == counts[1]
+    link = outbox.send_diary_link(participant=messages[0].participant)
+    with CaptureQueriesContext(connection) as queries:
+        outbox.send_messages([link.pk])
+    assert len(queries) == counts[0] + 1  # the secret's readable text, emptied once handed over
+    link.refresh_from_db()
+    assert link.status == "sent" and link.sealed_body is None

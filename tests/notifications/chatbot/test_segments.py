@@ -25,6 +25,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from diaries.protocol import dates, sms
 from diaries.protocol.study_config import ConfigError, parse_study_config
@@ -414,3 +416,15 @@ def test_prompts_reminders_and_confirmations_keep_their_words_and_fit(language):
     for what, reply in said.items():
         assert LEADS[language][what].format(date=day) in reply, (what, reply)
         assert sms.fits(language, reply), (what, sms.describe(language, reply), reply)
+
+
+# Any character: the GSM-7 alphabets, their look-alikes, the regular-expression metacharacters, emoji.
+ANY_TEXT = st.text(st.one_of(st.sampled_from(sms.GSM7_BASIC + sms.GSM7_EXTENSION + "áíóú’…\\-]^[\t\x00"),
+                             st.characters()), max_size=400)
+
+
+@given(ANY_TEXT)
+def test_the_alphabet_is_read_character_by_character(text):
+    gsm7 = all(c in sms.GSM7_BASIC or c in sms.GSM7_EXTENSION for c in text)
+    assert sms.is_gsm7(text) is gsm7
+    assert sms.gsm7_length(text) == sum(2 if c in sms.GSM7_EXTENSION else 1 for c in text)

@@ -230,3 +230,25 @@ def test_a_backlog_starts_helper_ticks_only_when_texts_are_not_paced(alice, bob,
         with time_machine.travel(at, tick=False), django_capture_on_commit_callbacks(execute=True):
             assert tasks.dispatch_due_prompts(3) == 2
         assert helpers == ([] if paced else [(2,)])
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_batch_of_messages_is_stored_as_built(alice, bob, count):
+    """The batch's one INSERT (arrays on PostgreSQL) stores every field of every message as given."""
+    at = datetime(2026, 3, 20, 19, 0, tzinfo=CHICAGO)
+    built = [
+        OutboundMessage(participant=alice, kind="diary", body="Skin Diary, diary for Fri 20 Mar: 0 to 10?",
+                        created_at=at, updated_at=at, expires_at=at + timedelta(hours=8)),
+        OutboundMessage(participant=bob, kind="reminder", body="¿Picazón? 0-10", channel="push", created_at=at,
+                        updated_at=at, payload={"title": "Diario", "link": "/d/", "collapse_id": "diary"},
+                        sealed_body=b"sealed", not_before=at + timedelta(minutes=1)),
+        OutboundMessage(participant=alice, kind="diary", body="", created_at=at, updated_at=at),
+    ][:count]
+    dispatch._insert_messages(built)
+    fields = [f.attname for f in OutboundMessage._meta.concrete_fields]
+    stored = {m.pk: m for m in OutboundMessage.objects.all()}
+    assert len(stored) == count
+    for message in built:
+        row = stored[message.pk]
+        assert {f: getattr(row, f) for f in fields} == {f: getattr(message, f) for f in fields}
+        assert not message._state.adding
