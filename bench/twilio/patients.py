@@ -4,7 +4,10 @@ Runs in its own process (asyncio, one connection per request as gunicorn's sync 
 want), so that its own CPU and GIL do not sit in the fake Twilio server that receives the
 prompts. The bench process tells it each prompt Twilio accepted (the phone and when); it
 answers as patients do, after a delay drawn in **simulated** minutes and played
-`compress` times faster (`--compress 20`: a simulated minute lasts 3 s):
+`compress` times faster (`--compress 20`: a simulated minute lasts 3 s), except the first
+`real_minutes` of the evening, which play in real time (`--real-minutes 16`: the prompts, the
+replies most patients send within 10 minutes and the outage as they happen, then the replies
+hours later compressed):
 
 - 60% within 10 minutes (exponential, mean 3 minutes, at most 10), then 70% of them
   the 8 sleep answers in one text a minute or two after the sleep question came back;
@@ -50,13 +53,30 @@ class Setup:
     public_base: str  # what the app signs over (PUBLIC_BASE_URL)
     token: str
     account: str
-    compress: float  # simulated seconds per real second
+    compress: float  # simulated seconds per real second, after the first real_minutes
     start: float  # time.time() of the peak's start (the prompts' due time)
     outage_at: float  # simulated minutes after the start
     outage_minutes: float
     probe_rate: float  # requests a second of each probe while dispatch runs
     replies: bool = True  # False: nobody answers (dispatch alone)
     seed: int = 17
+    real_minutes: float = 0.0  # the first simulated minutes after the start, played in real time
+
+    def real_at(self, simulated_minutes: float) -> float:
+        """time.time() of the instant this many simulated minutes after the start."""
+        early = min(simulated_minutes, self.real_minutes)
+        return self.start + early * 60 + (simulated_minutes - early) * 60 / self.compress
+
+    def simulated(self, at: float) -> float:
+        """Simulated minutes after the start of the real instant `at` (time.time())."""
+        seconds = at - self.start
+        if seconds <= self.real_minutes * 60:
+            return seconds / 60
+        return self.real_minutes + (seconds - self.real_minutes * 60) * self.compress / 60
+
+    def outage(self) -> tuple[float, float]:
+        """time.time() of the outage's start and end."""
+        return self.real_at(self.outage_at), self.real_at(self.outage_at + self.outage_minutes)
 
 
 class Requests:
@@ -132,12 +152,13 @@ class Patients:
         self.phones: list[str] = []
         self.answered: set[str] = set()
 
-    def real(self, simulated_minutes: float) -> float:
-        return simulated_minutes * 60 / self.setup.compress
+    def later(self, at: float, simulated_minutes: float) -> float:
+        """time.time() this many simulated minutes after the real instant `at`."""
+        return self.setup.real_at(self.setup.simulated(at) + simulated_minutes)
 
     def in_outage(self, at: float) -> bool:
-        start = self.setup.start + self.real(self.setup.outage_at)
-        return start <= at < start + self.real(self.setup.outage_minutes)
+        start, end = self.setup.outage()
+        return start <= at < end
 
     async def main(self, prompts, results_path: str) -> None:
         loop = asyncio.get_running_loop()
@@ -169,11 +190,11 @@ class Patients:
         bodies = (["12"] if kind == "wrong_first" else []) + [str(rng.randint(0, 10))]
         if rng.random() < 0.7:
             bodies.append(" ".join(str(rng.randint(1, 5)) for _ in range(8)))
-        at = accepted + self.real(delay + 0.1)
+        at = self.later(accepted, delay + 0.1)
         for body in bodies:
             if not await self.text(phone, body, at, kind):
                 return  # no answer came back: the patient waits (the outage ends this evening's talk)
-            at = max(time.time(), at) + self.real(rng.uniform(0.5, 2))
+            at = self.later(max(time.time(), at), rng.uniform(0.5, 2))
 
     async def text(self, phone: str, body: str, at: float, kind: str) -> bool:
         await asyncio.sleep(max(0.0, at - time.time()))

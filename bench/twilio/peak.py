@@ -7,7 +7,8 @@ to the fake Twilio server (in this process) with SMS_MAX_PER_SECOND as the sende
 budget on Redis, one tick a minute as beat sends it. Tonight's diary prompts are all due
 at one instant (the 19:00 peak). The fake server hands each accepted prompt to the
 patients (bench/twilio/patients.py, their own process), who answer as signed inbound
-webhooks to gunicorn after a delay in simulated minutes played `--compress` times faster;
+webhooks to gunicorn after a delay in simulated minutes played `--compress` times faster
+(after the first `--real-minutes`, which play in real time);
 Twilio's message log holds every text. `--outage-at` simulated minutes into the peak the
 webhooks fail for `--outage-minutes`; once they work again `manage.py reconcile_sms`
 reads the fake server's log for the outage (while the webhooks go on) and is timed.
@@ -48,6 +49,8 @@ def arguments():
     parser.add_argument("--participants", type=int, default=12_490)
     parser.add_argument("--budget", type=int, default=225, help="SMS_MAX_PER_SECOND of the sender")
     parser.add_argument("--compress", type=float, default=20, help="simulated seconds per real second (replies)")
+    parser.add_argument("--real-minutes", type=float, default=0,
+                        help="the first simulated minutes of the peak in real time, then --compress")
     parser.add_argument("--outage-at", type=float, default=5, help="simulated minutes into the peak")
     parser.add_argument("--outage-minutes", type=float, default=10)
     parser.add_argument("--probe-rate", type=float, default=2, help="trivial view and floor requests/s, each")
@@ -111,6 +114,7 @@ def main():
         try:
             setup = patients.Setup(port=args.port, public_base=settings.PUBLIC_BASE_URL, token=sched.TOKEN,
                                    account=sched.ACCOUNT, compress=args.compress, start=0.0,
+                                   real_minutes=args.real_minutes,
                                    outage_at=args.outage_at, outage_minutes=args.outage_minutes,
                                    probe_rate=0 if args.no_replies else args.probe_rate,
                                    replies=not args.no_replies)
@@ -142,10 +146,10 @@ def main():
 
             threading.Thread(target=log_texts, daemon=True).start()
             groups = {"gunicorn": server.pid, "celery": workers.pid, "patients": child.pid}
-            peak = run_peak(args, app, at, fake, env, ScheduledPrompt, groups)
+            peak = run_peak(args, setup, app, at, fake, env, ScheduledPrompt, groups)
             done.set()
             print(f"dispatch done in {peak['dispatch_seconds']:.1f} s; waiting for the late replies "
-                  f"(up to {120 * 60 / args.compress:.0f} s)  load: {os.getloadavg()}", flush=True)
+                  f"(up to {setup.real_at(120) - time.time():.0f} s)  load: {os.getloadavg()}", flush=True)
             prompts_q.put(None)
             child.join()
             logged.put(None)
@@ -201,11 +205,10 @@ def timed_reconciliation(since: datetime, until: datetime, env: dict, nice: int)
             "command": " ".join(command[len(niced):]), "floor": time.perf_counter() - t0}
 
 
-def run_peak(args, app, at, fake, env, ScheduledPrompt, groups) -> dict:
+def run_peak(args, setup, app, at, fake, env, ScheduledPrompt, groups) -> dict:
     """Ticks a minute until every prompt is handed over; the outage's reconciliation beside it."""
     start = at.timestamp()
-    outage_start = start + args.outage_at * 60 / args.compress
-    outage_end = outage_start + args.outage_minutes * 60 / args.compress
+    outage_start, outage_end = setup.outage()
     reconciliation: dict = {}
 
     def reconcile():
@@ -275,8 +278,8 @@ def summary(args, at, peak, floors, messages, received, results_path, access_log
     rec = peak["reconciliation"]
     print(f"\nSUMMARY participants={args.participants} zones={len(zones.ZONES)} (US Central/Eastern, Western/Central "
           f"Europe) budget={args.budget}/s web {args.web_workers}x{args.web_threads} worker nice {args.worker_nice} "
-          f"compress={args.compress:g}x (1 simulated minute = "
-          f"{60 / args.compress:g} s) load at start {load_start} at end {os.getloadavg()}")
+          f"compress={args.compress:g}x (1 simulated minute = {60 / args.compress:g} s) after the first "
+          f"{args.real_minutes:g} minutes in real time; load at start {load_start} at end {os.getloadavg()}")
     print(f"  prompts due at once: {peak['prompts']}; sent {peak['sent']}, skipped {peak['skipped']}")
     print(f"  prompts handed to Twilio: {len(prompt_times)} in {peak['dispatch_seconds']:.1f} s = "
           f"{len(prompt_times) / peak['dispatch_seconds']:.1f}/s; busiest second {max(per_second.values())} "
