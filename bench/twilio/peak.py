@@ -56,7 +56,7 @@ def arguments():
     parser.add_argument("--probe-rate", type=float, default=2, help="trivial view and floor requests/s, each")
     parser.add_argument("--floor-seconds", type=float, default=5, help="each closed-loop floor before the peak")
     parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--web-threads", type=int, default=1, help="more than 1: gunicorn's gthread workers")
+    parser.add_argument("--web-threads", type=int, default=4, help="threads a web worker, as deploy/eprp's WEB_THREADS")
     parser.add_argument("--worker-nice", type=int, default=10,
                         help="the Celery workers' and reconciliation's CPU priority, as deploy/eprp's WORKER_NICE")
     parser.add_argument("--no-replies", action="store_true", help="dispatch alone: nobody answers, no probes")

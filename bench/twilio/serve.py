@@ -1,4 +1,4 @@
-"""gunicorn as deploy/eprp starts it (sync workers, the masked access log), for the peak benchmark."""
+"""gunicorn as deploy/eprp starts it (threaded workers, the masked access log), for the peak benchmark."""
 
 from __future__ import annotations
 
