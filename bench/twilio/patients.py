@@ -113,6 +113,18 @@ class Requests:
         return int(head[9:12] or 0), body
 
 
+    async def status(self, path: str, params: dict | None) -> int | str:
+        """The HTTP status of one request, or "timeout" after Twilio's 15 s (the text stays in its
+        log; we may still handle it), or the connection's error."""
+        try:
+            status, _ = await asyncio.wait_for(self.send(self.raw(path, params)), TIMEOUT)
+        except TimeoutError:
+            return "timeout"
+        except OSError as exc:
+            return f"error: {type(exc).__name__}"
+        return status
+
+
 async def closed_loop(setup: Setup, path: str, phones: list[str], seconds: float, connections: int = 16) -> list:
     """Requests back to back on `connections` connections for `seconds`: latencies (s)."""
     requests = Requests(setup)
@@ -206,13 +218,7 @@ class Patients:
         if self.in_outage(sent):
             row["status"] = "outage"
             return False
-        try:
-            # Twilio gives up on a webhook after 15 s (the text stays in its log; we may still handle it).
-            status, _ = await asyncio.wait_for(self.requests.send(self.requests.raw(INBOUND, params)), TIMEOUT)
-        except TimeoutError:
-            status = "timeout"
-        except OSError as exc:
-            status = f"error: {type(exc).__name__}"
+        status = await self.requests.status(INBOUND, params)
         row["ms"] = (time.time() - sent) * 1000
         row["status"] = status
         return status == 200
@@ -236,12 +242,7 @@ class Patients:
         await asyncio.gather(*pending)
 
     async def _probe_one(self, name, path, params, scheduled) -> None:
-        try:
-            status, _ = await asyncio.wait_for(self.requests.send(self.requests.raw(path, params)), TIMEOUT)
-        except TimeoutError:
-            status = "timeout"
-        except OSError as exc:
-            status = f"error: {type(exc).__name__}"
+        status = await self.requests.status(path, params)
         self.probes[name].append({"ms": (time.perf_counter() - scheduled) * 1000, "status": status,
                                   "at": time.time()})
 
